@@ -1,0 +1,183 @@
+"Deploy stage: batch prediction over a path column, drift on real photos, the review → merge → retrain loop, Ray, OAK offline."
+import json, shutil
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from remyx_nb.core import RemyxError, image_folder, list_images, eval_crop, load_rgb
+from remyx_nb.deploy import Predictor, predict_paths, iter_paths, read_predictions, predict_batch, ModelRegistry
+
+
+def _test_items(shared):
+    classes, items = image_folder(shared/"forklift_person/test")
+    return classes, [(str(p), classes[i]) for p, i in items]
+
+
+def _lake_csv(tmp_path, shared):
+    "A CSV 'data lake' table: the real test photos as a path column (plus a missing path and an extra column)."
+    _, items = _test_items(shared)
+    paths = [p for p, _ in items] + [str(tmp_path/"gone"/"missing.jpg")]
+    df = pd.DataFrame({"image_path": paths, "site": ["dock"]*len(paths)})
+    df.to_csv(tmp_path/"lake.csv", index=False)
+    return tmp_path/"lake.csv", dict(items), paths
+
+
+@pytest.fixture(scope="module")
+def torch_accuracy(forklift_model_dir, shared_datasets):
+    "Accuracy of the trained model on the real test photos, computed the way the evaluate stage does (torch, eval crop)."
+    import torch
+    from remyx_nb.train import load_model
+    from remyx_nb.backbones import to_tensor
+    model, info = load_model(forklift_model_dir)
+    classes, items = _test_items(shared_datasets)
+    correct = 0
+    with torch.no_grad():
+        for b in range(0, len(items), 32):
+            chunk = items[b:b+32]
+            x = to_tensor([eval_crop(load_rgb(p), info["image_size"]) for p, _ in chunk])
+            pred = model(x).argmax(1).tolist()
+            correct += sum(info["labels"][k] == y for k, (_, y) in zip(pred, chunk))
+    return correct/len(items)
+
+
+def test_predict_csv_column_one_row_per_input_and_evaluate_accuracy(compiled_dir, shared_datasets, tmp_path, cli, torch_accuracy):
+    csv, truth, paths = _lake_csv(tmp_path, shared_datasets)
+    out = tmp_path/"preds.jsonl"
+    r = cli("predict", compiled_dir, "--csv", csv, "--column", "image_path", "-o", out, "--quiet")
+    assert r.returncode == 0, r.stderr
+    rows = read_predictions(out)
+    assert [x["path"] for x in rows] == paths                      # one row per input, in order
+    bad = [x for x in rows if x["error"]]
+    assert [x["path"] for x in bad] == [paths[-1]] and bad[0]["label"] is None and "does not exist" in bad[0]["error"]
+    ok = [x for x in rows if not x["error"]]
+    assert all(len(x["topk"]) == 2 and x["topk"][0]["label"] == x["label"] for x in ok)
+    acc = np.mean([x["label"] == truth[x["path"]] for x in ok])
+    print(f"\nOpenVINO FP16 accuracy {acc:.4f} vs evaluate-stage (torch) {torch_accuracy:.4f} on {len(ok)} real photos")
+    assert acc > 0.9
+    assert abs(acc - torch_accuracy) <= 2/len(ok)                # at most two photos flip between torch and the IR
+    # rerunning resumes: nothing is predicted twice, nothing is lost
+    r = cli("predict", compiled_dir, "--csv", csv, "--column", "image_path", "-o", out, "--quiet")
+    assert r.returncode == 0 and json.loads(r.stdout.strip().splitlines()[-1])["new"] == 0
+    assert read_predictions(out) == rows
+
+
+def test_predict_parquet_folder_and_glob_agree(compiled_dir, shared_datasets, tmp_path):
+    pred = Predictor(compiled_dir)
+    folder = shared_datasets/"forklift_person/test/person"
+    files = [str(p) for p in list_images(folder)][:12]
+    pd.DataFrame({"p": files}).to_parquet(tmp_path/"lake.parquet")
+    predict_paths(pred, iter_paths(tmp_path/"lake.parquet", "p"), tmp_path/"a.parquet", batch_size=5, progress=False)
+    predict_paths(pred, files, tmp_path/"b.jsonl", batch_size=12, workers=1, progress=False)
+    a, b = read_predictions(tmp_path/"a.parquet"), read_predictions(tmp_path/"b.jsonl")
+    assert [x["path"] for x in a] == files and [x["label"] for x in a] == [x["label"] for x in b]
+    np.testing.assert_allclose([x["score"] for x in a], [x["score"] for x in b], atol=1e-3)  # batch size changes nothing
+    assert list(iter_paths(str(folder/"*.jpg")))[:12] == [f for f in files if f.endswith(".jpg")][:12]
+
+
+def test_int8_and_registry_switch_models_per_context(compiled_dir, shared_datasets, tmp_path):
+    if not (compiled_dir/"openvino/model_int8.xml").exists(): pytest.skip("the compiled fixture has no INT8 IR")
+    files = [str(p) for p in list_images(shared_datasets/"forklift_person/test/forklift")][:16]
+    reg = ModelRegistry().register("day", compiled_dir)
+    reg.save(tmp_path/"registry.json")
+    reg = ModelRegistry.load(tmp_path/"registry.json")
+    fp16 = reg.predict(files, "day")
+    int8 = predict_batch(Predictor(compiled_dir, "int8"), files)
+    assert np.mean([a["label"] == b["label"] for a, b in zip(fp16, int8)]) >= 0.9
+    with pytest.raises(RemyxError, match="Unknown context 'night'"): reg.predictor("night")
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--csv", "{lake}", "--column", "nope"], "has no column 'nope'"),
+    (["--csv", "{lake}"], "--column"),
+    (["{imgs}", "--csv", "{lake}", "--column", "image_path"], "exactly one of"),
+    (["{imgs}", "-o", "{tmp}/preds.txt"], ".jsonl or .parquet"),
+])
+def test_predict_bad_inputs_one_line(compiled_dir, shared_datasets, tmp_path, cli, args, msg):
+    csv, _, _ = _lake_csv(tmp_path, shared_datasets)
+    fill = dict(lake=csv, imgs=shared_datasets/"forklift_person/test", tmp=tmp_path)
+    args = [a.format(**fill) for a in args]
+    if "-o" not in args: args += ["-o", str(tmp_path/"p.jsonl")]
+    r = cli("predict", compiled_dir, *args)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and msg in r.stderr, r.stderr
+    assert not (tmp_path/"p.jsonl").exists()
+
+
+def test_predict_missing_compiled_dir(tmp_path, cli):
+    (tmp_path/"imgs").mkdir()
+    r = cli("predict", tmp_path/"nope", tmp_path/"imgs", "-o", tmp_path/"p.jsonl")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "remyx-nb compile" in r.stderr
+
+
+def test_drift_not_on_held_out_photos_but_on_hymenoptera(compiled_dir, shared_datasets, tmp_path, cli):
+    "Reference: the model's training photos. Held-out forklift/person photos are no drift; ants and bees are."
+    ref = shared_datasets/"forklift_person/train"
+    r = cli("monitor", compiled_dir, shared_datasets/"forklift_person/test", "-o", tmp_path/"same", "--reference", ref)
+    assert r.returncode == 0, r.stderr
+    same = json.loads((tmp_path/"same/drift.json").read_text())
+    r = cli("monitor", compiled_dir, shared_datasets/"hymenoptera/val", "-o", tmp_path/"bees",
+            "--reference", tmp_path/"same/reference.npz")
+    assert r.returncode == 0, r.stderr
+    bees = json.loads((tmp_path/"bees/drift.json").read_text())
+    print("\nheld-out:", {k: same[k] for k in ("drift", "psi", "low_conf_rate", "ood_rate")},
+          "\nhymenoptera:", {k: bees[k] for k in ("drift", "psi", "low_conf_rate", "ood_rate")})
+    assert same["drift"] is False and bees["drift"] is True
+    assert bees["ood_rate"] > 0.5 > same["ood_rate"]
+    assert (tmp_path/"bees/confidence.png").stat().st_size > 0 and (tmp_path/"bees/drift.png").stat().st_size > 0
+    assert bees["flagged"] > 0 and len((tmp_path/"bees/review/manifest.jsonl").read_text().splitlines()) == bees["flagged"]
+    # an existing report is never overwritten
+    r = cli("monitor", compiled_dir, shared_datasets/"hymenoptera/val", "-o", tmp_path/"bees", "--reference", ref)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "already holds a drift report" in r.stderr
+
+
+def test_review_merge_retrain_round_trip(compiled_dir, forklift_model_dir, shared_datasets, tmp_path):
+    "Flagged ants/bees are reviewed as 'other', merged, and the retrained model recognises unseen ants/bees as 'other'."
+    from remyx_nb.monitor import monitor, read_manifest, label_review, merge_reviewed
+    from remyx_nb.train import train
+    from remyx_nb.compile import compile_model
+    pred = Predictor(compiled_dir)
+    rep = monitor(pred, list_images(shared_datasets/"hymenoptera/val", recursive=True), tmp_path/"mon",
+                  reference=shared_datasets/"forklift_person/train", max_review=60)
+    assert rep["drift"] and rep["flagged"] >= 40
+    review = tmp_path/"mon/review"
+    rows = read_manifest(review/"manifest.jsonl")
+    label_review(review, {r["file"]: "other" for r in rows})          # the reviewer's verdict
+    with pytest.raises(RemyxError, match="'other' is not one of forklift, person"):
+        merge_reviewed(review, tmp_path/"ds", classes=pred.labels)  # a new class must be asked for
+    s = merge_reviewed(review, tmp_path/"ds", classes=pred.labels, new_classes=True)
+    assert s["added"] == len(rows) and merge_reviewed(review, tmp_path/"ds", new_classes=True)["added"] == 0
+    m = train([shared_datasets/"forklift_person/train", tmp_path/"ds"], tmp_path/"model2", shots=30, finetune_epochs=0)
+    assert json.loads((tmp_path/"model2/labels.json").read_text())["labels"] == ["forklift", "other", "person"]
+    compile_model(tmp_path/"model2", tmp_path/"compiled2", data=tmp_path/"ds", bench_iters=2, max_images=8, verbose=False)
+    unseen = [str(p) for p in list_images(shared_datasets/"hymenoptera/train", recursive=True)][::4]
+    new = predict_batch(Predictor(tmp_path/"compiled2"), unseen)
+    rate = np.mean([r["label"] == "other" for r in new])
+    print(f"\nretrained on {s['added']} reviewed photos: {rate:.2f} of {len(unseen)} unseen ants/bees -> 'other' (before: 0)")
+    assert rate > 0.8
+
+
+def test_ray_rows_identical_to_local(compiled_dir, shared_datasets, tmp_path):
+    ray = pytest.importorskip("ray", reason="ray is the optional extra remyx_nb[ray]; pip install 'remyx_nb[ray]'")
+    from remyx_nb.deploy import predict_ray
+    csv, _, paths = _lake_csv(tmp_path, shared_datasets)
+    keep = paths[::10] + [paths[-1]]                                  # 23 photos and the missing path
+    pd.DataFrame({"image_path": keep}).to_csv(csv, index=False)
+    local = predict_batch(Predictor(compiled_dir), keep)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = predict_ray(compiled_dir, csv, "image_path", actors=2, batch_size=8)
+    finally: ray.shutdown()
+    assert [r["path"] for r in remote] == keep
+    assert [(r["label"], r["error"]) for r in remote] == [(r["label"], r["error"]) for r in local]
+    np.testing.assert_allclose([r["score"] or 0 for r in remote], [r["score"] or 0 for r in local], atol=1e-4)
+
+
+def test_oak_archive_decoder_and_no_device(compiled_dir, shared_datasets):
+    from remyx_nb.oak import find_model, run_frames, run_camera, _dai
+    if not (compiled_dir/"model.tar.xz").exists(): pytest.skip("the compiled fixture has no NN Archive")
+    m = find_model(compiled_dir)
+    assert m["kind"] == "archive" and m["labels"] == ["forklift", "person"] and m["image_size"] == 224
+    pred = Predictor(compiled_dir)
+    files = [str(p) for p in list_images(shared_datasets/"forklift_person/test/forklift")][:6]
+    frames = [np.asarray(load_rgb(p)) for p in files]
+    rows = run_frames(frames, pred, top_k=2)               # the camera's host side, fed offline
+    assert [r["label"] for r in rows] == [r["label"] for r in predict_batch(pred, files)]
+    if not _dai().Device.getAllAvailableDevices():
+        with pytest.raises(RemyxError, match="No OAK camera found"): run_camera(compiled_dir, seconds=1)

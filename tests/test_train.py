@@ -1,0 +1,129 @@
+"Train stage: the model folder contract, a checkpoint that rebuilds itself, ONNX-exportable, and the CLI's bad inputs."
+import io, json, warnings
+from pathlib import Path
+import numpy as np, pytest, torch
+from PIL import Image
+from remyx_nb.core import RemyxError, IMAGENET_MEAN, IMAGENET_STD, eval_crop, load_rgb, image_folder
+from remyx_nb.backbones import to_tensor
+from remyx_nb.train import load_model, train, set_trainable
+
+
+def make_folder(root, classes=("box", "ladder"), n=10, seed=0):
+    rng = np.random.default_rng(seed); root = Path(root)
+    for i, c in enumerate(classes):
+        (root/c).mkdir(parents=True, exist_ok=True)
+        for j in range(n):
+            a = rng.integers(0, 80, (48, 64, 3), dtype=np.uint8); a[..., i] += 150
+            Image.fromarray(a).save(root/c/f"{c}_{j}.jpg")
+    return root
+
+
+def one_line(r):
+    lines = r.stderr.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("remyx-nb: error:") and "Traceback" not in r.stderr
+
+
+def test_model_folder_contract(forklift_model_dir):
+    d = forklift_model_dir
+    assert {"model.ckpt", "labels.json", "metrics.json"} <= {p.name for p in d.iterdir()}
+    info = json.loads((d/"labels.json").read_text())
+    assert info == {"labels": ["forklift", "person"], "image_size": 224, "mean": list(IMAGENET_MEAN),
+                    "std": list(IMAGENET_STD), "backbone": "efficientnet_lite0", "input": "RGB"}
+    m = json.loads((d/"metrics.json").read_text())
+    assert m["n_train"] + m["n_val"] == 531 and m["kept"] in ("head", "finetune")
+    assert {"decode_s", "features_s", "head_s", "total_s"} <= set(m["times"])
+
+
+def test_load_model_rebuilds_and_predicts_real_photos(forklift_model_dir, shared_datasets):
+    model, info = load_model(forklift_model_dir)
+    assert not model.training and info["labels"] == ["forklift", "person"]
+    classes, items = image_folder(shared_datasets/"forklift_person"/"test")
+    pick = items[:6] + items[-6:]   # 6 forklifts, 6 people
+    with torch.no_grad():
+        logits = model(to_tensor([eval_crop(load_rgb(p), 224) for p, _ in pick]))
+    assert logits.shape == (12, 2)
+    assert (logits.argmax(1).numpy() == np.array([i for _, i in pick])).mean() >= 10/12
+
+
+def test_model_exports_to_onnx_opset11_with_edge_friendly_ops(forklift_model_dir):
+    onnx = pytest.importorskip("onnx")
+    model, _ = load_model(forklift_model_dir)
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, torch.zeros(1, 3, 224, 224), f, opset_version=11, dynamo=False,
+                          input_names=["image"], output_names=["logits"])
+    ops = {n.op_type for n in onnx.load_from_string(f.getvalue()).graph.node}
+    assert "Conv" in ops and "Gemm" in ops and "Clip" in ops          # convs, ReLU6, the linear head
+    assert not ops & {"Sigmoid", "Mul", "HardSwish", "Loop", "If"}     # no swish / SE / control flow
+
+
+def test_set_trainable_unfreezes_only_the_top(forklift_model_dir):
+    model, _ = load_model(forklift_model_dir)
+    n = set_trainable(model.backbone, 2)
+    blocks = model.backbone.net.blocks
+    assert all(p.requires_grad for b in blocks[-2:] for p in b.parameters())
+    assert not any(p.requires_grad for b in blocks[:-2] for p in b.parameters())
+    assert 0 < n < sum(p.numel() for p in model.backbone.parameters())
+
+
+def test_train_is_reproducible_and_never_overwrites(tmp_path):
+    real = make_folder(tmp_path/"real")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = train([real], tmp_path/"a", image_size=64, seed=1)
+        b = train([real], tmp_path/"b", image_size=64, seed=1)
+        sa, sb = (torch.load(tmp_path/x/"model.ckpt", weights_only=False)["state_dict"] for x in "ab")
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert a["stage1"] == b["stage1"]
+        before = (tmp_path/"a"/"model.ckpt").read_bytes()
+        with pytest.raises(RemyxError, match="already holds a model"): train([real], tmp_path/"a", image_size=64)
+        assert (tmp_path/"a"/"model.ckpt").read_bytes() == before
+
+
+def test_fine_tune_not_kept_leaves_the_backbone_untouched(tmp_path):
+    "Stage 2 that loses on validation must leave exactly the stage-1 model (backbone and head)."
+    real = make_folder(tmp_path/"real", n=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = train([real], tmp_path/"ft", image_size=64, finetune_epochs=1, finetune_blocks=1, batch_size=8,
+                  backbone_lr=0.5, lr=0.5)   # a learning rate that wrecks the fine-tune
+        h = train([real], tmp_path/"head", image_size=64, finetune_epochs=0)
+    assert "val_acc" in m["stage2"] and m["kept"] == "head"
+    sf, sh = (torch.load(tmp_path/x/"model.ckpt", weights_only=False)["state_dict"] for x in ("ft", "head"))
+    assert sf.keys() == sh.keys() and all(torch.equal(sf[k], sh[k]) for k in sf)
+
+
+def test_cli_train_writes_the_model_folder(tmp_path, cli):
+    real = make_folder(tmp_path/"real")
+    r = cli("train", real, "-o", tmp_path/"m", "--image-size", "64", "--seed", "3", "--shots", "8")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["n_train"] + out["n_val"] == 16 and out["classes"] == ["box", "ladder"]
+    assert (tmp_path/"m"/"model.ckpt").exists() and json.loads((tmp_path/"m"/"metrics.json").read_text())["seed"] == 3
+
+
+def test_cli_train_bad_inputs_one_line_exit_2(tmp_path, cli):
+    real = make_folder(tmp_path/"real", n=4)
+    empty = make_folder(tmp_path/"empty", n=3); (empty/"crate").mkdir()
+    r = cli("train", empty, "-o", tmp_path/"m1", "--image-size", "64")
+    assert r.returncode == 2 and one_line(r) and "has no images" in r.stderr
+    r = cli("train", tmp_path/"nowhere", "-o", tmp_path/"m2")
+    assert r.returncode == 2 and one_line(r) and "does not exist" in r.stderr
+    r = cli("train", real, "-o", tmp_path/"m3", "--shots", "0")
+    assert r.returncode == 2 and one_line(r) and "--shots" in r.stderr
+    assert not (tmp_path/"m1"/"model.ckpt").exists()
+
+
+def test_cli_train_corrupt_jpeg_only_warns(tmp_path, cli):
+    real = make_folder(tmp_path/"real", n=6)
+    (real/"box"/"broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg at all")
+    r = cli("train", real, "-o", tmp_path/"m", "--image-size", "64")
+    assert r.returncode == 0, r.stderr
+    assert "broken.jpg" in r.stderr and "cannot be decoded" in r.stderr
+    assert json.loads((tmp_path/"m"/"metrics.json").read_text())["skipped"] == [str(real/"box"/"broken.jpg")]
+
+
+def test_load_model_without_checkpoint_is_a_user_error(tmp_path):
+    (tmp_path/"m").mkdir()
+    with pytest.raises(RemyxError, match="has no model.ckpt"): load_model(tmp_path/"m")
