@@ -28,7 +28,7 @@ def compiled_dir(forklift_model_dir, shared_datasets, tmp_path_factory):
     from remyx_nb.compile import compile_model
     out = tmp_path_factory.mktemp("compiled")/"forklift"
     compile_model(forklift_model_dir, out, int8=True, blob=True, archive=True, data=shared_datasets/"forklift_person/test",
-                  calib=shared_datasets/"forklift_person/train", bench_iters=30, verbose=False)
+                  calib=shared_datasets/"forklift_person/train", bench_iters=10, verbose=False)
     return out
 
 @pytest.fixture(scope="session")

@@ -98,7 +98,7 @@ def test_missing_prerequisites_say_what_to_install(monkeypatch):
 def test_cli_compiles_and_reuses_the_cached_blob(cli, compiled_dir, forklift_model_dir, shared_datasets, tmp_path):
     out = tmp_path/"c"
     r = cli("compile", forklift_model_dir, "-o", out, "--blob", "--archive", "--data", shared_datasets/"forklift_person/test",
-            "--max-images", "12")
+            "--max-images", "12", "--bench-iters", "3")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "reusing the cached blob" in r.stdout and "wrote" in r.stdout
     assert (out/"model.blob").read_bytes() == (compiled_dir/"model.blob").read_bytes()
@@ -109,7 +109,7 @@ def test_cli_bad_inputs_are_one_line_and_keep_earlier_results(cli, compiled_dir,
     one_line_error(cli("compile", tmp_path/"nope", "-o", tmp_path/"o"), "does not exist")
     one_line_error(cli("compile", forklift_model_dir, "-o", tmp_path/"o", "--data", test, "--image-size", "160"),
                    "trained on 224×224", "--image-size 224")
-    one_line_error(cli("compile", forklift_model_dir, "-o", tmp_path/"o", "--data", tmp_path/"no_photos"), "does not exist")
+    one_line_error(cli("compile", forklift_model_dir, "-o", tmp_path/"o", "--data", tmp_path/"no_photos"), "does not exist", "--data")
     one_line_error(cli("compile", forklift_model_dir, "-o", tmp_path/"o", "--data", test, "--blob", "--shaves", "17"),
                    "--shaves must be")
     one_line_error(cli("compile", forklift_model_dir, "-o", tmp_path/"o", "--data", test, "--blob",
