@@ -7,7 +7,7 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "$(grep -E '^torch==' constraints.txt)"
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,ray]'
 # The Myriad X compiler (OpenVINO 2021.4's MYRIAD plugin) needs libusb; install it when we can.
 if ! ldconfig -p 2>/dev/null | grep -q libusb-1.0; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -7,7 +7,7 @@ head's weights). Prints batch-1 latency (median, p90) and throughput for torch e
 INT8 with a fixed number of threads and their ratios to torch eager; then the Myriad X blob compile time without the
 cache and the time of a cache hit. Targets (issue 5): IR FP16 >= 5x torch eager at batch 1 on 2 cores; blob compile
 <= 30 s; cache hit <= 1 s."""
-import argparse, sys, tempfile, time
+import argparse, os, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
@@ -46,7 +46,9 @@ def main(argv=None):
                    "openvino_int8": C.ov_runner(int8, threads=a.threads, batch=1)}
         res = C.benchmark(runners, x, iters=a.iters, warmup=10)
         base = res["torch_eager"]["latency_ms_median"]
-        print(f"batch-1 CPU latency, {a.threads} threads, {size}x{size}, {a.iters} calls each")
+        load = os.getloadavg()[0]  # other jobs on the machine slow torch's thread pool far more than OpenVINO's
+        print(f"batch-1 CPU latency, {a.threads} threads, {size}x{size}, {a.iters} calls each, "
+              f"load average {load:.1f} on {os.cpu_count()} CPUs")
         print(f"{'runtime':20s} {'median ms':>10s} {'p90 ms':>8s} {'img/s':>8s} {'vs torch':>9s}")
         for k, r in res.items():
             print(f"{k:20s} {r['latency_ms_median']:10.2f} {r['latency_ms_p90']:8.2f} {r['throughput_fps']:8.1f} "

@@ -4,6 +4,7 @@
 
 Each configuration predicts the same N real photos into a fresh JSONL (decode + eval crop + OpenVINO + write) and
 prints images/s and its ratio to the first row. Ray's figure includes its start-up of the actor pool (model loads).
+The machine may be shared: rerun, and compare rows of one run only.
 """
 import argparse, json, os, sys, tempfile, time
 from pathlib import Path
@@ -26,6 +27,7 @@ def main():
     uniq = []
     for i, q in enumerate(paths):
         link = tmp/"imgs"/f"{i:06d}{Path(q).suffix}"; link.parent.mkdir(exist_ok=True); os.symlink(q, link); uniq.append(str(link))
+    for q in uniq: Path(q).read_bytes()  # warm the page cache so no configuration pays for cold reads
     pred = Predictor(a.compiled)
     res = []
     for bs, workers in [(1, 1), (32, 1), (32, 2), (64, 2)]:

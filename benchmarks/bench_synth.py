@@ -35,7 +35,17 @@ def main():
     a = ap.parse_args(); n, S = a.n, a.size
     tmp = Path(tempfile.mkdtemp(prefix="bench_synth_")); sd, spec = seeds(tmp); spec.image_size = S
     print(f"cores: {len(os.sched_getaffinity(0))}, image size {S}, seed photos: {sd}, load average {os.getloadavg()[0]:.1f}")
-    rows = []
+    # 0. CPU cost per image, one process: independent of what else the machine runs
+    from remyx_nb.synth_composite import CompositeGenerator
+    from remyx_nb.synth import write_sample
+    g = CompositeGenerator(spec, seed_images=sd, shots=10).prepare(); (tmp/"cpu").mkdir()
+    for lab in spec.labels: (tmp/"cpu"/lab).mkdir()
+    k = min(n, 600); c0, w0 = time.process_time(), time.time()
+    for i in range(k):
+        lab = spec.labels[i % 2]; write_sample(g.make(lab, i, i), tmp/"cpu", f"{lab}/{i:05d}.jpg", "composite")
+    cpu, wall = (time.process_time() - c0)/k, (time.time() - w0)/k
+    print(f"composite, one process, {k} images: {1000*cpu:.2f} ms CPU per image ({1000*wall:.2f} ms wall) "
+          f"-> {1/cpu:.0f} img/s per free core, {2/cpu:.0f} img/s on 2 free cores")
     # 1. composite steady state (generation loop only, no filter), 2 workers vs 1
     s2 = run(spec, tmp/"c2", "composite", n, seed_images=sd, shots=10, filter=False, workers=2)
     s1 = run(spec, tmp/"c1", "composite", n//2, seed_images=sd, shots=10, filter=False, workers=1)

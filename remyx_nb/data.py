@@ -111,12 +111,12 @@ def decode_images(paths:list, # image files
     keep = np.setdiff1d(np.arange(len(paths)), bad)
     return torch.from_numpy(out[keep]), bad
 
-# %% ../nbs/02_data.ipynb #337cc824
-def train_transform(image_size:int=224):
-    "albumentations training augmentation for a cached square."
+# %% ../nbs/02_data.ipynb #49324681
+def train_transform(image_size:int=224, seed:int|None=None):
+    "albumentations training augmentation for a cached square (reproducible when `seed` is given)."
     import albumentations as A  # imported here: GPU benchmarks and checkpoint loading do not need it
     return A.Compose([A.RandomResizedCrop(size=(image_size, image_size), scale=(0.35, 1.0)), A.HorizontalFlip(),
-                      A.ColorJitter(0.3, 0.3, 0.3, 0.03, p=0.8)])
+                      A.ColorJitter(0.3, 0.3, 0.3, 0.03, p=0.8)], seed=seed)
 
 def eval_transform(image_size:int=224):
     "The evaluation view: centre crop of the cached square."
@@ -136,7 +136,13 @@ class CachedImages(Dataset):
         if self.transform is not None: x = self.transform(image=x)["image"]
         return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1), self.labels[i], self.weights[i]
 
-# %% ../nbs/02_data.ipynb #4c6fddea
+# %% ../nbs/02_data.ipynb #50929317
+def _reseed_worker(worker_id):
+    "Each DataLoader worker gets its own augmentation stream (a seeded pipeline would repeat itself per worker)."
+    info = torch.utils.data.get_worker_info()
+    tf = getattr(info.dataset, "transform", None)
+    if tf is not None and hasattr(tf, "set_random_seed"): tf.set_random_seed(info.seed % 2**31)
+
 class ImageFolders(pl.LightningDataModule):
     "Image folders (synthetic and/or real) → uint8 training and validation batches with per-image loss weights."
     def __init__(self, data_dirs:list, # folders `<class>/<image>`, or `Source`s
@@ -182,12 +188,13 @@ class ImageFolders(pl.LightningDataModule):
         return sw[self.src[idx]]/np.maximum(counts[self.src[idx]], 1)
 
     def train_dataloader(self):
-        tf = train_transform(self.image_size) if self.augment else eval_transform(self.image_size)
+        tf = train_transform(self.image_size, self.seed) if self.augment else eval_transform(self.image_size)
         w, g = self.sample_weights(self.train_idx), torch.Generator().manual_seed(self.seed)
         sampler = None if w is None else WeightedRandomSampler(torch.as_tensor(w, dtype=torch.double), len(w), generator=g)
         return DataLoader(self._ds(self.train_idx, tf), self.batch_size, shuffle=sampler is None, sampler=sampler,
                           generator=g if sampler is None else None, num_workers=self.num_workers, drop_last=False,
-                          pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0)
+                          pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0,
+                          worker_init_fn=_reseed_worker)
 
     def val_dataloader(self):
         return DataLoader(self._ds(self.val_idx, eval_transform(self.image_size)), self.batch_size*2,

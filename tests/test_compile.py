@@ -67,7 +67,8 @@ def _tiny_onnx(path, op=None, size=16):
     from onnx import helper as oh, TensorProto
     x = oh.make_tensor_value_info("image", TensorProto.UINT8, [1, 3, size, size])
     y = oh.make_tensor_value_info("logits", TensorProto.FLOAT, None)
-    w = oh.make_tensor("w", TensorProto.FLOAT, [2, 3, 1, 1], np.arange(6, dtype=np.float32)/6)
+    # fresh random weights: a new cache key each run, so "compiled" and "cached" are both really exercised
+    w = oh.make_tensor("w", TensorProto.FLOAT, [2, 3, 1, 1], np.random.default_rng().normal(size=6).astype(np.float32))
     nodes = [oh.make_node("Cast", ["image"], ["f"], to=TensorProto.FLOAT), oh.make_node("Conv", ["f", "w"], ["c"])]
     last = "c"
     if op: nodes.append(oh.make_node(op, ["c"], ["e"], name="wave")); last = "e"

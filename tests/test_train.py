@@ -108,8 +108,6 @@ def test_cli_train_bad_inputs_one_line_exit_2(tmp_path, cli):
     empty = make_folder(tmp_path/"empty", n=3); (empty/"crate").mkdir()
     r = cli("train", empty, "-o", tmp_path/"m1", "--image-size", "64")
     assert r.returncode == 2 and one_line(r) and "has no images" in r.stderr
-    r = cli("train", tmp_path/"nowhere", "-o", tmp_path/"m2")
-    assert r.returncode == 2 and one_line(r) and "does not exist" in r.stderr
     r = cli("train", real, "-o", tmp_path/"m3", "--shots", "0")
     assert r.returncode == 2 and one_line(r) and "--shots" in r.stderr
     assert not (tmp_path/"m1"/"model.ckpt").exists()
@@ -127,3 +125,17 @@ def test_cli_train_corrupt_jpeg_only_warns(tmp_path, cli):
 def test_load_model_without_checkpoint_is_a_user_error(tmp_path):
     (tmp_path/"m").mkdir()
     with pytest.raises(RemyxError, match="has no model.ckpt"): load_model(tmp_path/"m")
+
+
+def test_mixed_real_and_synthetic_sources_are_weighted(tmp_path):
+    import json as _json
+    real, synth = make_folder(tmp_path/"real", n=6), make_folder(tmp_path/"synth", n=20, seed=5)
+    (synth/"metadata.jsonl").write_text("".join(_json.dumps({"file_name": f"{c}/{c}_{j}.jpg", "label": c, "generator": "t"}) + "\n"
+                                                for c in ("box", "ladder") for j in range(20)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = train([real, synth], tmp_path/"m", image_size=64)
+    kinds = {s["kind"]: s for s in m["sources"]}
+    assert kinds["real"]["sample_weight"] == 0.8 and kinds["synthetic"]["sample_weight"] == 0.2
+    assert kinds["real"]["loss_weight"] == 1.0 and kinds["synthetic"]["loss_weight"] == 0.25
+    assert kinds["synthetic"]["n_train"] == 40 and m["n_val"] == 2 and kinds["real"]["n_train"] == 10   # validation: real only
