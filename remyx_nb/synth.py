@@ -70,7 +70,7 @@ def write_sample(s:Sample, # what a generator made
                 transform=s.transform, boxes=s.boxes, width=w, height=h)
 
 def _init_worker(gens, out, quality):
-    # no cv2 call here: OpenCV's thread pool is not fork-safe, so `generate` sets it to 1 thread *before* forking
+    # no cv2 call here: `generate` sets OpenCV to 1 thread per process before the pool starts
     _W.update(gens=gens, out=Path(out), quality=quality)
 
 def _work(job):
@@ -241,7 +241,10 @@ def _run_jobs(objs, jobs, out, done, workers, quality, progress):
                     for j, s in zip(batch, g.make_batch([(lab, i, sd) for _, lab, i, sd, _ in batch])): record(write_sample(s, out, j[4], gname, quality))
                     man.flush()
             elif nw > 1 and len(gj) > 16:
-                with mp.get_context("fork").Pool(nw, _init_worker, ({gname: g}, out, quality)) as pool:
+                # forkserver, not fork: the caller may be a Jupyter kernel or a process whose torch/OpenVINO threads hold
+                # locks, and a plain fork can deadlock its children; the server forks workers from a clean process.
+                ctx = mp.get_context("forkserver"); ctx.set_forkserver_preload(["remyx_nb.synth"])
+                with ctx.Pool(nw, _init_worker, ({gname: g}, out, quality)) as pool:
                     for k, r in enumerate(pool.imap_unordered(_work, gj, chunksize=8)):
                         record(r)
                         if k % 64 == 0: man.flush()

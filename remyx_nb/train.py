@@ -262,17 +262,18 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
         times["refit_s"] = time.perf_counter() - t
 
     lit.phase = "finetune"; lit.hparams.head_c = best_c
-    tmp = out/".model.ckpt.tmp"; trainer.save_checkpoint(tmp, weights_only=True); os.replace(tmp, out/"model.ckpt")
+    tmp = out/".model.ckpt.tmp"; trainer.save_checkpoint(tmp, weights_only=True)  # every rank calls it; rank 0 writes
+    if trainer.is_global_zero: os.replace(tmp, out/"model.ckpt")
     info = {"labels": dm.classes, "image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
             "backbone": backbone, "input": "RGB"}
-    atomic_write_json(out/"labels.json", info)
+    if trainer.is_global_zero: atomic_write_json(out/"labels.json", info)
     times["total_s"] = time.perf_counter() - t0
     metrics = {**dm.summary(), "shots": shots, "seed": seed, "image_size": image_size, "backbone": backbone, "views": views,
                "stage1": {"head_c": best_c, **s1, "tried": {str(c): v for c, v in stage1.items()}},
                "stage2": {"epochs_max": finetune_epochs, "blocks": finetune_blocks, **s2}, "kept": kept,
                "precision": precision, "device": "cuda" if cuda else "cpu",
                "times": {k: round(v, 2) for k, v in times.items()}, "model": str(out/"model.ckpt")}
-    atomic_write_json(out/"metrics.json", metrics)
+    if trainer.is_global_zero: atomic_write_json(out/"metrics.json", metrics)
     return metrics
 
 # %% ../nbs/03_train.ipynb #92f1c1b2
