@@ -52,4 +52,4 @@ def main(argv:list[str]|None=None): # arguments, default `sys.argv[1:]`
     except KeyboardInterrupt:
         print("remyx-nb: interrupted; finished files are kept and the same command resumes.", file=sys.stderr); return 130
 
-if __name__ == "__main__": sys.exit(main())
+if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # `python -m remyx_nb.cli`, not a notebook kernel

@@ -243,9 +243,11 @@ def _run_jobs(objs, jobs, out, done, workers, quality, progress):
             elif nw > 1 and len(gj) > 16:
                 # forkserver, not fork: the caller may be a Jupyter kernel or a process whose torch/OpenVINO threads hold
                 # locks, and a plain fork can deadlock its children; the server forks workers from a clean process.
+                # Workers look functions up by module, so name the exported ones (also when this runs in a notebook).
+                from remyx_nb import synth as lib
                 ctx = mp.get_context("forkserver"); ctx.set_forkserver_preload(["remyx_nb.synth"])
-                with ctx.Pool(nw, _init_worker, ({gname: g}, out, quality)) as pool:
-                    for k, r in enumerate(pool.imap_unordered(_work, gj, chunksize=8)):
+                with ctx.Pool(nw, lib._init_worker, ({gname: g}, out, quality)) as pool:
+                    for k, r in enumerate(pool.imap_unordered(lib._work, gj, chunksize=8)):
                         record(r)
                         if k % 64 == 0: man.flush()
             else:
