@@ -8,7 +8,7 @@ The machine may be shared: rerun, and compare rows of one run only.
 """
 import argparse, json, os, sys, tempfile, time
 from pathlib import Path
-from remyx_nb.deploy import Predictor, predict_paths, predict_ray, iter_paths
+from remyx_nb.deploy.predict import Predictor, predict_paths, predict_ray, iter_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ def seeds(tmp):
     "10 seed photos per class, and the spec of those classes."
     from remyx_nb.spec import parse_request
     if REAL.is_dir(): return REAL, parse_request("tell forklifts from people in the aisle", concepts=["forklift", "person"])
-    from remyx_nb.synth_procedural import render_ladder, render_cone
+    from remyx_nb.synth.procedural import render_ladder, render_cone
     d = Path(tmp)/"seeds"; rng = np.random.default_rng(0)
     for lab, f in (("ladder", render_ladder), ("traffic_cone", render_cone)):
         (d/lab).mkdir(parents=True)
@@ -36,7 +36,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="bench_synth_")); sd, spec = seeds(tmp); spec.image_size = S
     print(f"cores: {len(os.sched_getaffinity(0))}, image size {S}, seed photos: {sd}, load average {os.getloadavg()[0]:.1f}")
     # 0. CPU cost per image, one process: independent of what else the machine runs
-    from remyx_nb.synth_composite import CompositeGenerator
+    from remyx_nb.synth.composite import CompositeGenerator
     from remyx_nb.synth import write_sample
     g = CompositeGenerator(spec, seed_images=sd, shots=10).prepare(); (tmp/"cpu").mkdir()
     for lab in spec.labels: (tmp/"cpu"/lab).mkdir()
@@ -72,7 +72,7 @@ def main():
             pspec = parse_request("our warehouse robot must avoid ladders", concepts=["ladder", "box", "pallet", "traffic_cone", "empty_floor"]); pspec.image_size = S
         s = run(pspec, tmp/f"g_{g}", g, m, filter=False, workers=2, **kw); res[g] = s["timings"]
     try:
-        from remyx_nb.synth_diffusers import tiny_pipeline
+        from remyx_nb.synth.diffusers import tiny_pipeline
         tp = tiny_pipeline(tmp/"tiny-sd"); sp64 = spec; s = run(sp64, tmp/"g_diffusers", "diffusers", 16, model=str(tp), steps=4, size=64, filter=False, device="cpu")
         res["diffusers*"] = s["timings"]
     except Exception as e: print(f"diffusers skipped: {e}")

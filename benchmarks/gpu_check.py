@@ -18,7 +18,7 @@ def main():
     p.add_argument("--per-class", type=int, default=16); p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=8); p.add_argument("--steps", type=int, default=4)
     a = p.parse_args()
-    from remyx_nb.synth_diffusers import tiny_pipeline, load_pipeline
+    from remyx_nb.synth.diffusers import tiny_pipeline, load_pipeline
     from remyx_nb.synth import generate, read_manifest
     from remyx_nb.spec import parse_request
     tmp = Path(tempfile.mkdtemp())

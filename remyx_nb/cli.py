@@ -19,10 +19,10 @@ COMMANDS = {
     "train":    ("remyx_nb.train",    "Fine-tune a small pretrained backbone on image folders."),
     "evaluate": ("remyx_nb.evaluate", "Measure a trained model on a folder of REAL images."),
     "compile":  ("remyx_nb.compile",  "Export ONNX, OpenVINO IR (FP16/INT8), a Myriad X blob and an NN Archive."),
-    "predict":  ("remyx_nb.deploy",   "Batch-predict a folder or a CSV/Parquet column of image paths."),
-    "monitor":  ("remyx_nb.deploy",   "Check new images for drift and flag low-confidence ones for review."),
-    "run":      ("remyx_nb.runner",   "Run an experiment notebook with papermill into a new run folder."),
-    "demo":     ("remyx_nb.experiments",     "Run the whole pipeline end to end on the built-in example."),
+    "predict":  ("remyx_nb.deploy.predict",   "Batch-predict a folder or a CSV/Parquet column of image paths."),
+    "monitor":  ("remyx_nb.deploy.monitor",   "Check new images for drift and flag low-confidence ones for review."),
+    "run":      ("remyx_nb.experiments.runner",   "Run an experiment notebook with papermill into a new run folder."),
+    "demo":     ("remyx_nb.experiments.reports",     "Run the whole pipeline end to end on the built-in example."),
 }
 
 # %% ../nbs/07_cli.ipynb #2dbff8de

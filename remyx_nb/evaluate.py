@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np, torch
 from .core import RemyxError, CorruptImage, atomic_write_json, image_folder, load_rgb, eval_crop
 from .backbones import to_tensor
+from .train import load_model
+from .core import atomic_write_text
 
 # %% auto #0
 __all__ = ['predict_folder', 'bootstrap_ci', 'classification_metrics', 'plot_confusion', 'mcnemar', 'evaluate', 'compare',
@@ -102,7 +104,6 @@ def _out(out_dir):
     out.mkdir(parents=True, exist_ok=True); return out
 
 def _run(model_dir, real_dir):
-    from remyx_nb.train import load_model
     model, info = load_model(model_dir)
     y, pred, probs, paths = predict_folder(model, info, real_dir)
     return info, y, pred, probs, paths
@@ -117,7 +118,6 @@ def evaluate(model_dir:str|Path, # folder written by `train`
     m = {**classification_metrics(y, pred, info["labels"], n_boot, seed), "model_dir": str(model_dir), "real_dir": str(real_dir)}
     recs = [{"path": p, "label": info["labels"][t], "pred": info["labels"][q], "confidence": float(pr[q])}
             for p, t, q, pr in zip(paths, y, pred, probs)]
-    from remyx_nb.core import atomic_write_text
     atomic_write_text(out/"predictions.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
     plot_confusion(m["confusion"], m["labels"], out/"confusion.png",
                    title=f"{Path(real_dir).name}: acc {m['accuracy']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]")

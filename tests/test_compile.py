@@ -4,7 +4,7 @@ import json, shutil
 from pathlib import Path
 import numpy as np, onnx, pytest
 from remyx_nb.core import RemyxError, read_json
-from remyx_nb import blob as B
+from remyx_nb.compile import blob as B
 
 def one_line_error(r, *needles):
     "A user error: exit 2, one line on stderr, no traceback, naming what to do."

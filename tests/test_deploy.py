@@ -3,7 +3,7 @@ import json, shutil
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from remyx_nb.core import RemyxError, image_folder, list_images, eval_crop, load_rgb
-from remyx_nb.deploy import Predictor, predict_paths, iter_paths, read_predictions, predict_batch, ModelRegistry
+from remyx_nb.deploy.predict import Predictor, predict_paths, iter_paths, read_predictions, predict_batch, ModelRegistry
 
 
 def _test_items(shared):
@@ -129,7 +129,7 @@ def test_drift_not_on_held_out_photos_but_on_hymenoptera(compiled_dir, shared_da
 
 def test_review_merge_retrain_round_trip(compiled_dir, forklift_model_dir, shared_datasets, tmp_path):
     "Flagged ants/bees are reviewed as 'other', merged, and the retrained model recognises unseen ants/bees as 'other'."
-    from remyx_nb.monitor import monitor, read_manifest, label_review, merge_reviewed
+    from remyx_nb.deploy.monitor import monitor, read_manifest, label_review, merge_reviewed
     from remyx_nb.train import train
     from remyx_nb.compile import compile_model
     pred = Predictor(compiled_dir)
@@ -155,7 +155,7 @@ def test_review_merge_retrain_round_trip(compiled_dir, forklift_model_dir, share
 
 def test_ray_rows_identical_to_local(compiled_dir, shared_datasets, tmp_path):
     ray = pytest.importorskip("ray", reason="ray is the optional extra remyx_nb[ray]; pip install 'remyx_nb[ray]'")
-    from remyx_nb.deploy import predict_ray
+    from remyx_nb.deploy.predict import predict_ray
     csv, _, paths = _lake_csv(tmp_path, shared_datasets)
     keep = paths[::10] + [paths[-1]]                                  # 23 photos and the missing path
     pd.DataFrame({"image_path": keep}).to_csv(csv, index=False)
@@ -170,7 +170,7 @@ def test_ray_rows_identical_to_local(compiled_dir, shared_datasets, tmp_path):
 
 
 def test_oak_archive_decoder_and_no_device(compiled_dir, shared_datasets):
-    from remyx_nb.oak import find_model, run_frames, run_camera, _dai
+    from remyx_nb.deploy.oak import find_model, run_frames, run_camera, _dai
     if not (compiled_dir/"model.tar.xz").exists(): pytest.skip("the compiled fixture has no NN Archive")
     m = find_model(compiled_dir)
     assert m["kind"] == "archive" and m["labels"] == ["forklift", "person"] and m["image_size"] == 224

@@ -1,7 +1,7 @@
 """Every notebook with a `parameters` cell runs through papermill with the small CI parameters (nbdev-test runs them all in-process)."""
 import json, pytest, yaml
 from pathlib import Path
-from remyx_nb.runner import run_notebook, notebook_parameters
+from remyx_nb.experiments.runner import run_notebook, notebook_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 CI = yaml.safe_load((ROOT/"papermill_runs/params/ci.yaml").read_text()) or {}

@@ -96,7 +96,7 @@ def test_fewshot_route_on_real_photos(tmp_path, cli, shared_datasets):
     assert aug["transform"]["applied"][0][0] == "RandomResizedCrop"
 
 def test_diffusers_text2image_and_img2img(tmp_path, cli):
-    from remyx_nb.synth_diffusers import tiny_pipeline
+    from remyx_nb.synth.diffusers import tiny_pipeline
     model = tiny_pipeline(tmp_path/"tiny-sd")
     seeds = tmp_path/"seeds"; (seeds/"ladder").mkdir(parents=True)
     for k in range(2): Image.fromarray(np.full((70, 90, 3), 60 + 100*k, np.uint8)).save(seeds/"ladder"/f"real{k}.jpg")
@@ -191,7 +191,7 @@ def test_filtering_reports_rejection_per_class(tmp_path, cli):
 def test_filter_drops_duplicates_and_mislabelled(tmp_path, shared_datasets):
     "Real forklift and person photos stand in for generated ones: two copied files and two wrong labels are caught."
     from remyx_nb.core import list_images
-    from remyx_nb.synth_filter import filter_dataset
+    from remyx_nb.synth.filter import filter_dataset
     recs = []
     for lab in ("forklift", "person"):
         (tmp_path/lab).mkdir()
@@ -209,8 +209,8 @@ def test_filter_drops_duplicates_and_mislabelled(tmp_path, shared_datasets):
     assert {"forklift/g_00003.jpg", "person/g_00005.jpg"} <= wrong and len(wrong) <= 8, wrong  # some real crops hold both classes
     assert len(kept) == 42 - 2 - len(wrong) and rep["agreement"].startswith("cross-validated")
 
-from remyx_nb.synth_procedural import ProceduralGenerator
-from remyx_nb.synth_base import job_seed
+from remyx_nb.synth.procedural import ProceduralGenerator
+from remyx_nb.synth.base import job_seed
 
 class DupGenerator(ProceduralGenerator):
     "Procedural images, except that images 0-3 of each class are the same picture."
