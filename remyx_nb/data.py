@@ -13,7 +13,8 @@ import numpy as np, torch
 import pytorch_lightning as pl
 from PIL import Image
 from torch.utils.data import Dataset, DataLoader, WeightedRandomSampler
-from .core import RemyxError, CorruptImage, image_folder, load_rgb
+from concurrent.futures import ThreadPoolExecutor
+from .core import RemyxError, CorruptImage, image_folder, load_rgb, draw_shots, frame_image, read_json
 
 # %% auto #0
 __all__ = ['Source', 'make_sources', 'scan', 'k_shot', 'stratified_split', 'cache_side', 'square', 'decode_images',
@@ -61,16 +62,14 @@ def k_shot(records:list, # `(path, class, source)` records from `scan`
            k:int|None, # images per class to keep from the real sources; None keeps all
            seed:int=0, # which k are drawn
            real:set|None=None): # indices of the real sources (default: all sources)
-    "The records with at most `k` real images per class, drawn under `seed`, in their original order."
+    "The records with at most `k` real images per class (`core.draw_shots`, the draw `generate --shots` shares), in order."
     if k is None: return list(records)
-    if k < 1: raise RemyxError(f"--shots must be at least 1, not {k}.")
-    rng, keep = np.random.default_rng(seed), []
     is_real = [real is None or r[2] in real for r in records]
-    for c in sorted({r[1] for r in records}):
-        idx = [i for i, r in enumerate(records) if r[1] == c and is_real[i]]
-        if len(idx) < k: warnings.warn(f"Class {c} has only {len(idx)} real images, fewer than {k} shots; using them all.")
-        keep += list(rng.choice(idx, min(k, len(idx)), replace=False)) if idx else []
-    keep = set(keep) | {i for i, f in enumerate(is_real) if not f}
+    ri = [i for i, f in enumerate(is_real) if f]
+    counts = np.bincount([records[i][1] for i in ri]) if ri else np.zeros(0, int)
+    for c in np.where((counts > 0) & (counts < k))[0]:
+        warnings.warn(f"Class {c} has only {counts[c]} real images, fewer than {k} shots; using them all.")
+    keep = {ri[j] for j in draw_shots([records[i][1] for i in ri], k, seed)} | {i for i, f in enumerate(is_real) if not f}
     return [r for i, r in enumerate(records) if i in keep]
 
 # %% ../nbs/02_data.ipynb #b1cea637
@@ -102,14 +101,24 @@ def square(img:Image.Image, side:int, inner:int|None=None):
 
 def decode_images(paths:list, # image files
                   side:int, # side of the cached squares
-                  inner:int|None=None): # model input side: its centre crop matches `core.eval_crop` exactly
-    "`(N×side×side×3 uint8 tensor, [indices of corrupt files])`; corrupt files are skipped with a warning."
+                  inner:int|None=None, # model input side: its centre crop matches `core.eval_crop` exactly
+                  framings:tuple=(), # other framings (`core.FRAMINGS`) to keep as exact `inner×inner` views
+                  workers:int=2): # decode threads (Pillow releases the GIL while it decodes and resizes)
+    "`(N×side×side×3 uint8 squares, [indices of corrupt files], {framing: N×inner×inner×3 views})`; corrupt files are skipped."
+    inner = side if inner is None else inner
+    extra = [f for f in framings if f != "crop"]
     out, bad = np.zeros((len(paths), side, side, 3), np.uint8), []
-    for i, p in enumerate(paths):
-        try: out[i] = square(load_rgb(p), side, inner)
-        except CorruptImage as e: bad.append(i); warnings.warn(f"Skipping {e}")
+    views = {f: np.zeros((len(paths), inner, inner, 3), np.uint8) for f in extra}
+    def one(i):
+        try: im = load_rgb(paths[i])
+        except CorruptImage as e: return e
+        out[i] = square(im, side, inner)
+        for f in extra: views[f][i] = frame_image(im, inner, f)
+    with ThreadPoolExecutor(max(1, workers)) as ex:
+        for i, err in enumerate(ex.map(one, range(len(paths)))):
+            if err is not None: bad.append(i); warnings.warn(f"Skipping {err}")
     keep = np.setdiff1d(np.arange(len(paths)), bad)
-    return torch.from_numpy(out[keep]), bad
+    return torch.from_numpy(out[keep]), bad, {f: torch.from_numpy(v[keep]) for f, v in views.items()}
 
 # %% ../nbs/02_data.ipynb #49324681
 def train_transform(image_size:int=224, seed:int|None=None):
@@ -143,6 +152,18 @@ def _reseed_worker(worker_id):
     tf = getattr(info.dataset, "transform", None)
     if tf is not None and hasattr(tf, "set_random_seed"): tf.set_random_seed(info.seed % 2**31)
 
+def _groups(recs, sources):
+    "Per record, the real photo it comes from: itself, or for a synthetic image the `source` its metadata names."
+    made_from = {}
+    for si, s in enumerate(sources):
+        m = Path(s.path)/"metadata.jsonl"
+        if s.kind != "synthetic" or not m.exists(): continue
+        for line in m.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line) if line.strip() else {}
+            if r.get("source"): made_from[str((Path(s.path)/r["file_name"]).resolve())] = str(Path(r["source"]).resolve())
+    keys = [str(Path(p).resolve()) for p, _, _ in recs]
+    return [made_from.get(k, k) for k in keys]
+
 class ImageFolders(pl.LightningDataModule):
     "Image folders (synthetic and/or real) → uint8 training and validation batches with per-image loss weights."
     def __init__(self, data_dirs:list, # folders `<class>/<image>`, or `Source`s
@@ -154,31 +175,42 @@ class ImageFolders(pl.LightningDataModule):
                  num_workers:int=0, # DataLoader workers (augmentation runs there)
                  sample_weights:list|None=None, # per folder; see `make_sources`
                  loss_weights:list|None=None, # per folder; see `make_sources`
-                 augment:bool=True): # random crops/flips/colour for training batches
+                 augment:bool=True, # random crops/flips/colour for training batches
+                 framings:tuple=("crop",)): # framings to decode (`core.FRAMINGS`); `framing` picks the one loaders use
         super().__init__()
         self.sources = make_sources(list(data_dirs), sample_weights, loss_weights)
         self.image_size, self.shots, self.seed, self.val_frac = image_size, shots, seed, val_frac
         self.batch_size, self.num_workers, self.augment = batch_size, num_workers, augment
+        self.framings, self.framing = tuple(framings), "crop" if "crop" in framings else framings[0]
         self.classes, self.skipped, self._ready = None, [], False
 
     def setup(self, stage:str|None=None):
         if self._ready: return
         classes, recs = scan(self.sources)
+        if len(classes) < 2:
+            raise RemyxError(f"{', '.join(str(s.path) for s in self.sources)} hold(s) only one class ({classes[0]!r}); a classifier "
+                             f"needs at least two: add a folder of what else the camera sees (e.g. `background/` with empty scenes).")
         real = {i for i, s in enumerate(self.sources) if s.kind == "real"} or None
         recs = k_shot(recs, self.shots, self.seed, real)
-        images, bad = decode_images([r[0] for r in recs], cache_side(self.image_size), self.image_size)
+        images, bad, views = decode_images([r[0] for r in recs], cache_side(self.image_size), self.image_size, self.framings)
         self.skipped = [str(recs[i][0]) for i in bad]
         recs = [r for i, r in enumerate(recs) if i not in set(bad)]
         labels = np.array([r[1] for r in recs]); src = np.array([r[2] for r in recs])
         missing = [c for i, c in enumerate(classes) if not (labels == i).any()]
         if missing: raise RemyxError(f"Class {missing[0]!r} has no readable image left; add images that open or remove the folder.")
-        tr, va = stratified_split(labels, self.val_frac, self.seed, None if real is None else np.isin(src, list(real)))
+        is_real = np.ones(len(recs), bool) if real is None else np.isin(src, list(real))
+        groups = np.array(_groups(recs, self.sources), dtype=object)
+        tr, va = stratified_split(labels, self.val_frac, self.seed, is_real)
+        tr = tr[~np.isin(groups[tr], groups[va])]  # a synthetic image made from a validation photo never trains against it
         lw = np.array([self.sources[s].loss_weight for s in src], np.float32)
-        self.classes, self.images, self.labels, self.src, self.loss_w = classes, images, labels, src, lw
+        self.classes, self.images, self.views, self.labels, self.src, self.loss_w = classes, images, views, labels, src, lw
+        self.paths, self.groups, self.is_real = [str(r[0]) for r in recs], groups, is_real
         self.train_idx, self.val_idx = tr, va
         self._ready = True
 
-    def _ds(self, idx, tf): return CachedImages(self.images[idx], self.labels[idx], self.loss_w[idx], tf)
+    def _ds(self, idx, tf):
+        base = self.images if self.framing == "crop" else self.views[self.framing]
+        return CachedImages(base[idx], self.labels[idx], self.loss_w[idx], tf)
 
     def sample_weights(self, idx:np.ndarray):
         "Per-item sampling weights for `idx` (None when every image counts the same)."
@@ -200,8 +232,13 @@ class ImageFolders(pl.LightningDataModule):
         return DataLoader(self._ds(self.val_idx, eval_transform(self.image_size)), self.batch_size*2,
                           num_workers=self.num_workers, pin_memory=torch.cuda.is_available())
 
-    def eval_images(self, idx:np.ndarray|None=None):
-        "Centre crops `N×S×S×3 uint8` of items `idx` (default all), as the evaluation crop sees them."
+    def eval_images(self, idx:np.ndarray|None=None, # items (default all)
+                    framing:str|None=None): # default: the loaders' framing
+        "`N×S×S×3 uint8` views of items `idx` exactly as `core.frame_image` frames them for the model."
+        framing = framing or self.framing
+        if framing != "crop":
+            if framing not in self.views: raise RemyxError(f"Framing {framing!r} was not decoded; pass it in `framings`.")
+            return self.views[framing] if idx is None else self.views[framing][idx]
         o = (cache_side(self.image_size) - self.image_size)//2
         x = self.images if idx is None else self.images[idx]
         return x[:, o:o + self.image_size, o:o + self.image_size]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse, json, math, warnings
 from pathlib import Path
 import numpy as np, torch
-from .core import RemyxError, CorruptImage, atomic_write_json, image_folder, load_rgb, eval_crop
+from .core import (RemyxError, CorruptImage, atomic_write_json, atomic_write_text, image_folder, load_rgb, frame_image,
+                           output_folder)
 from .backbones import to_tensor
 from .train import load_model
-from .core import atomic_write_text
 
 # %% auto #0
 __all__ = ['predict_folder', 'bootstrap_ci', 'classification_metrics', 'plot_confusion', 'mcnemar', 'evaluate', 'compare',
@@ -30,12 +30,12 @@ def predict_folder(model:torch.nn.Module, # normalised float batch → logits
     if unknown:
         raise RemyxError(f"{real_dir} has classes {unknown} that the model does not know (it knows {labels}); "
                          "evaluate on folders named like the training classes.")
-    size, y, probs, paths = int(info["image_size"]), [], [], []
+    size, framing, y, probs, paths = int(info["image_size"]), info.get("framing", "crop"), [], [], []
     model = model.eval()
     for b in range(0, len(items), batch_size):
         arrs = []
         for p, i in items[b:b + batch_size]:
-            try: arrs.append(eval_crop(load_rgb(p), size))
+            try: arrs.append(frame_image(load_rgb(p), size, framing))
             except CorruptImage as e: warnings.warn(f"Skipping {e}"); continue
             y.append(labels.index(classes[i])); paths.append(str(p))
         if arrs: probs.append(torch.softmax(model(to_tensor(arrs)).float(), 1).numpy())
@@ -101,7 +101,7 @@ def mcnemar(correct_a, # 1 where model A is right, per image
 def _out(out_dir):
     out = Path(out_dir)
     if (out/"metrics.json").exists(): raise RemyxError(f"{out} already holds an evaluation; choose a new -o folder.")
-    out.mkdir(parents=True, exist_ok=True); return out
+    return out
 
 def _run(model_dir, real_dir):
     model, info = load_model(model_dir)
@@ -114,14 +114,15 @@ def evaluate(model_dir:str|Path, # folder written by `train`
              n_boot:int=2000, seed:int=0):
     "Measure a model on real photos; writes and returns the metrics."
     out = _out(out_dir)
-    info, y, pred, probs, paths = _run(model_dir, real_dir)
+    info, y, pred, probs, paths = _run(model_dir, real_dir)  # fails before anything is written
     m = {**classification_metrics(y, pred, info["labels"], n_boot, seed), "model_dir": str(model_dir), "real_dir": str(real_dir)}
     recs = [{"path": p, "label": info["labels"][t], "pred": info["labels"][q], "confidence": float(pr[q])}
             for p, t, q, pr in zip(paths, y, pred, probs)]
-    atomic_write_text(out/"predictions.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
-    plot_confusion(m["confusion"], m["labels"], out/"confusion.png",
-                   title=f"{Path(real_dir).name}: acc {m['accuracy']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]")
-    atomic_write_json(out/"metrics.json", m)
+    with output_folder(out):
+        atomic_write_text(out/"predictions.jsonl", "".join(json.dumps(r) + "\n" for r in recs))
+        plot_confusion(m["confusion"], m["labels"], out/"confusion.png",
+                       title=f"{Path(real_dir).name}: acc {m['accuracy']:.3f} [{m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}]")
+        atomic_write_json(out/"metrics.json", m)
     return m
 
 def compare(model_a:str|Path, model_b:str|Path, # two model folders
@@ -147,7 +148,12 @@ def cli_evaluate(p:argparse.ArgumentParser):
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     def run(a):
         m = evaluate(a.model_dir, a.real_dir, a.out, seed=a.seed)
-        res = {k: m[k] for k in ("accuracy", "ci95", "macro_f1", "n")}
-        if a.compare: res["comparison"] = compare(a.model_dir, a.compare, a.real_dir, a.out)
-        print(json.dumps(res))
+        worst = min(m["per_class"].items(), key=lambda kv: kv[1].get("recall", 1)) if m.get("per_class") else None
+        print(f"wrote {a.out} (metrics.json, predictions.jsonl, confusion.png): accuracy {m['accuracy']:.3f} "
+              f"[95% CI {m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}] on {m['n']} photos, macro-F1 {m['macro_f1']:.3f}"
+              + (f"; weakest class {worst[0]} (recall {worst[1]['recall']:.3f})" if worst else "") + ".")
+        if a.compare:
+            c = compare(a.model_dir, a.compare, a.real_dir, a.out)
+            print(f"vs {a.compare}: {c['accuracy_a']:.3f} vs {c['accuracy_b']:.3f}; right only by this model {c['only_a']}, "
+                  f"only by the other {c['only_b']}; McNemar p = {c['p_value']:.3g} (comparison.json).")
     return run

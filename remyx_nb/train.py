@@ -1,4 +1,4 @@
-"""Transfer learning on EfficientNet-Lite0 with Lightning: a head on cached frozen features (seconds on a CPU), then an optional fine-tune of the top blocks, kept only when validation says so.
+"""Transfer learning on EfficientNet-Lite0 that beats the linear probe or is the probe: the framing, feature depth and head strength chosen by cross-validation on the real photos (seconds on a CPU), then an optional fine-tune of the top blocks with Lightning, kept only when held-out photos say so.
 
 Docs: https://example.invalid/remyx/remyx_nb/docs/train.html.md"""
 
@@ -7,6 +7,7 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/train.html.md"""
 # %% ../nbs/03_train.ipynb #45fcfdfa
 from __future__ import annotations
 import argparse, json, os, time, warnings, logging
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
@@ -15,12 +16,17 @@ from torch.utils.data import DataLoader, TensorDataset
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
-from .core import RemyxError, atomic_write_json, read_json, IMAGENET_MEAN, IMAGENET_STD
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import RepeatedStratifiedKFold
+from .core import RemyxError, atomic_write_json, read_json, output_folder, IMAGENET_MEAN, IMAGENET_STD, FRAMINGS
 from .backbones import Backbone, create_backbone
 from .data import ImageFolders, train_transform
 
 # %% auto #0
-__all__ = ['Classifier', 'set_trainable', 'LitClassifier', 'extract_features', 'train', 'load_model', 'cli_train']
+__all__ = ['TAPS', 'BASELINE', 'Classifier', 'set_trainable', 'LitClassifier', 'extract_features', 'Recipe', 'candidate_recipes',
+           'feature_bank', 'recipe_features', 'cv_folds', 'cross_validate', 'fit_head', 'choose_recipe', 'train',
+           'load_model', 'cli_train']
 
 # %% ../nbs/03_train.ipynb #fa2ecc1b
 class Classifier(nn.Module):
@@ -51,19 +57,21 @@ class LitClassifier(pl.LightningModule):
                  mean:tuple=IMAGENET_MEAN, std:tuple=IMAGENET_STD, # input normalisation
                  pretrained:bool=True, # ImageNet weights (off when rebuilding from a checkpoint)
                  dropout:float=0.2,
-                 head_c:float=0.3, # inverse L2 strength of the stage-1 head
+                 head_c:float=1.0, # inverse L2 strength the head was fit with (recorded)
                  lr:float=1e-3, # stage-2 head learning rate
                  backbone_lr:float=1e-4, # stage-2 learning rate of the unfrozen blocks
                  weight_decay:float=1e-2,
                  finetune_blocks:int=3, # top blocks unfrozen in stage 2
                  channels_last:bool=False, # memory format on the device (faster on GPUs)
-                 compile:bool=False): # `torch.compile` the network for stage 2
+                 compile:bool=False, # `torch.compile` the network for stage 2
+                 framing:str="crop", # how a photo is framed for the model (`core.frame_image`)
+                 taps:tuple=()): # backbone blocks pooled into the features (the "multi" depth)
         super().__init__()
         self.save_hyperparameters()
-        self.net = Classifier(create_backbone(backbone, pretrained), len(labels), dropout)
+        self.net = Classifier(create_backbone(backbone, pretrained, tuple(taps)), len(labels), dropout)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
-        self.phase, self._fwd = "finetune", None
+        self.phase, self._fwd = "finetune", None  # `phase` is kept for checkpoints of earlier releases
 
     def forward(self, x): return self.net(x)
 
@@ -75,7 +83,6 @@ class LitClassifier(pl.LightningModule):
         return (x, *rest)
 
     def _logits(self, x):
-        if x.ndim == 2: return self.net.head(x)  # cached features
         if self._fwd is None:  # not a registered sub-module: the checkpoint keeps plain `net.*` keys
             object.__setattr__(self, "_fwd", torch.compile(self.net) if self.hparams.compile else self.net)
         return self._fwd(x)
@@ -86,7 +93,6 @@ class LitClassifier(pl.LightningModule):
     def training_step(self, batch, batch_idx):
         x, y, w = batch
         loss = self._loss(self._logits(x), y, w)
-        if self.phase == "head": loss = loss + (self.net.head.weight**2).sum()/(2*self.hparams.head_c*w.sum())
         self.log("train_loss", loss, prog_bar=False, batch_size=len(y))
         return loss
 
@@ -104,9 +110,6 @@ class LitClassifier(pl.LightningModule):
         return self
 
     def configure_optimizers(self):
-        if self.phase == "head":
-            return torch.optim.LBFGS(self.net.head.parameters(), lr=1, max_iter=200, history_size=20,
-                                     line_search_fn="strong_wolfe", tolerance_grad=1e-6)
         head = list(self.net.head.parameters()); hid = {id(p) for p in head}
         body = [p for p in self.net.parameters() if p.requires_grad and id(p) not in hid]
         opt = torch.optim.AdamW([{"params": head, "lr": self.hparams.lr},
@@ -134,7 +137,152 @@ def extract_features(backbone:nn.Module, # maps a normalised float batch to `N×
             out.append(backbone(x).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, getattr(backbone, "dim", 0))
 
-# %% ../nbs/03_train.ipynb #f81cd521
+# %% ../nbs/03_train.ipynb #58c79295
+TAPS = (5, 10, 15)  # EfficientNet-Lite0 blocks pooled by the "multi" depth: 80, 112 and 320 channels
+
+@dataclass(frozen=True)
+class Recipe:
+    "How a model sees a photo and how strongly its head is regularised: one candidate of the selection."
+    framing:str = "crop" # `core.FRAMINGS`: centre crop, whole frame, letterbox
+    depth:str = "head" # "head": pooled last layer (1280); "multi": + mean and max of the `TAPS` blocks (2304)
+    C:float = 1.0 # inverse L2 strength of the logistic-regression head
+    flip:bool = False # mirrored copies of the training images as extra rows
+    @property
+    def taps(self): return TAPS if self.depth == "multi" else ()
+    @property
+    def name(self): return f"{self.framing}/{self.depth}/C={self.C:g}" + ("/flip" if self.flip else "")
+
+BASELINE = Recipe()  # the linear probe every model is held against: centre crop, head features, C=1
+
+def candidate_recipes(framings:tuple=("crop", "full"), # which framings to try (letterbox never won here; ask for it)
+                      depths:tuple=("head", "multi"),
+                      Cs:tuple=(1.0, 0.1), # head strengths
+                      flip:bool=False): # mirrored rows too (doubled feature time; did not pay on forklift_person)
+    "The candidates, the baseline first: every framing × depth × strength."
+    out = [BASELINE] + [Recipe(f, d, C) for f in framings for d in depths for C in Cs if Recipe(f, d, C) != BASELINE]
+    if flip: out += [replace(r, flip=True) for r in list(out)]
+    return out
+
+# %% ../nbs/03_train.ipynb #28691280
+def feature_bank(dm:ImageFolders, # set up with every framing to try
+                 backbone:str="efficientnet_lite0",
+                 framings:tuple=("crop",), # framings to compute, in this order
+                 flip:bool=False, # also the mirrored images
+                 device:str="cpu",
+                 deadline:float|None=None): # `time.perf_counter()` past which no new framing is started
+    "`{(framing, flipped): N×D float32}` multi-depth features (the head's 1280 last) of every image, one pass per view."
+    net = create_backbone(backbone, True, TAPS).eval(); bank = {}
+    for f in framings:
+        if deadline is not None and bank and time.perf_counter() > deadline: break  # the budget is spent: keep what we have
+        x = dm.eval_images(framing=f)
+        for fl in ((False, True) if flip else (False,)):  # small CPU batches: depthwise convs run ~2x faster at 8 than 32 here
+            bank[(f, fl)] = extract_features(net, x.flip(2) if fl else x, batch_size=256 if device == "cuda" else 8, device=device).numpy()
+    return bank
+
+def recipe_features(bank:dict, r:Recipe, flipped:bool=False):
+    "The columns of the bank a recipe uses."
+    X = bank[(r.framing, flipped)]
+    return X if r.depth == "multi" else X[:, -1280:]
+
+# %% ../nbs/03_train.ipynb #fefb35e0
+def _span(A):
+    "Orthonormal basis `D×r` of the row space of `A`, from the `N×N` Gram matrix (cheaper than an SVD of `N×D` here)."
+    lam, U = np.linalg.eigh(A @ A.T)
+    keep = lam > max(lam.max(), 1e-300)*1e-10
+    return (A.T @ U[:, keep])/np.sqrt(lam[keep])
+
+def _tap_groups(depth):
+    "Column slices of the tap groups (mean and max of each tapped block) in a multi-depth feature; the head is the rest."
+    if depth != "multi": return []
+    out, o = [], 0
+    for c in (80, 112, 320):  # EfficientNet-Lite0 blocks 5, 10, 15
+        for _ in ("mean", "max"): out.append(slice(o, o + c)); o += c
+    return out
+
+class _Prepared:
+    """Group scaling + projection on the span of the training rows. Each tap group is multiplied by one number so its
+    spread matches the head's (one number per group, not per feature: per-feature standardisation blows up near-constant
+    features when there are 10 photos). An L2-penalised logistic regression's weights lie in the span of its training
+    rows, so solving in that basis (≤ N numbers instead of 2304) gives the same classifier, for every fold and for the
+    final model: what makes cross-validating many recipes cheap."""
+    def __init__(self, A, depth):
+        A = A.astype(np.float64); self.scale = np.ones(A.shape[1])
+        rms = lambda s: np.sqrt(((A[:, s] - A[:, s].mean(0))**2).mean()) + 1e-12
+        for g in _tap_groups(depth): self.scale[g] = rms(slice(A.shape[1] - 1280, None))/rms(g)
+        self.V = _span(A*self.scale)
+    def __call__(self, X): return (X.astype(np.float64)*self.scale) @ self.V
+    def linear(self, coef, intercept):
+        "The head in the original feature space: `(W, b)` with `logits = X @ W.T + b`."
+        return (coef @ self.V.T)*self.scale, intercept
+
+def _logreg(Z, y, w, C):
+    return LogisticRegression(C=C, solver="newton-cg", max_iter=200).fit(Z, y, sample_weight=w)  # exact and fast in ≤ N dims
+
+def cv_folds(y:np.ndarray, # labels of the real images
+             seed:int=0, max_folds:int=5,
+             target:int=2000): # about this many validation predictions in all: 4 repeats at 500 photos, 10 with few shots
+    "`(folds, k)`: repeated stratified k-fold splits `[(train_positions, val_positions), ...]` of the real images."
+    k = int(min(max_folds, np.bincount(y)[np.unique(y)].min())) if len(y) else 0
+    if k < 2: return [], 0
+    reps = int(np.clip(np.ceil(target/len(y)), 4, 10))
+    return list(RepeatedStratifiedKFold(n_splits=k, n_repeats=reps, random_state=seed).split(np.zeros(len(y)), y)), k
+
+def cross_validate(bank:dict, r:Recipe, y:np.ndarray, w:np.ndarray, # all items' labels and loss weights
+                   real:np.ndarray, groups:np.ndarray, # which items are real photos; the photo each item comes from
+                   folds:list): # `cv_folds` over the real items
+    "Per-fold accuracy and log-loss of recipe `r`; synthetic images made from a fold's validation photos are left out of its training rows."
+    X = recipe_features(bank, r); Xf = recipe_features(bank, r, True) if r.flip else None
+    P = _Prepared(np.concatenate([X, Xf]) if r.flip else X, r.depth)
+    Z = P(X); Zf = P(Xf) if r.flip else None
+    R, S = np.where(real)[0], np.where(~real)[0]
+    acc, ll = [], []
+    for tr, va in folds:
+        vi = R[va]; ti = np.concatenate([R[tr], S[~np.isin(groups[S], groups[vi])]])
+        Zt, yt, wt = Z[ti], y[ti], w[ti]
+        if r.flip: Zt, yt, wt = np.concatenate([Zt, Zf[ti]]), np.tile(yt, 2), np.tile(wt, 2)
+        p = np.clip(_logreg(Zt, yt, wt, r.C).predict_proba(Z[vi]), 1e-6, 1)
+        col = np.searchsorted(np.unique(yt), y[vi])  # a class absent from a fold's training rows cannot be predicted
+        ok = np.isin(y[vi], yt)
+        acc.append(float(((p.argmax(1) == col) & ok).mean()))
+        ll.append(float(-np.log(np.where(ok, p[np.arange(len(vi)), np.minimum(col, p.shape[1]-1)], 1e-6)).mean()))
+    return np.array(acc), np.array(ll)
+
+def fit_head(bank:dict, r:Recipe, y, w, n_classes:int):
+    "The recipe's head fitted on every item: `(W C×D, b C)` over the bank's features (a binary head gets two rows)."
+    X = recipe_features(bank, r)
+    if r.flip: Xa, y, w = np.concatenate([X, recipe_features(bank, r, True)]), np.tile(y, 2), np.tile(w, 2)
+    else: Xa = X
+    P = _Prepared(Xa, r.depth); m = _logreg(P(Xa), y, w, r.C)
+    W, b = P.linear(m.coef_, m.intercept_)
+    if len(m.classes_) == 2: W, b = np.stack([np.zeros_like(W[0]), W[0]]), np.array([0.0, b[0]])  # softmax([0, z]) = sigmoid(z)
+    full_W, full_b = np.zeros((n_classes, W.shape[1])), np.full(n_classes, -1e4)  # a class with no image can never win
+    full_W[m.classes_], full_b[m.classes_] = W, b
+    return full_W.astype(np.float32), full_b.astype(np.float32)
+
+# %% ../nbs/03_train.ipynb #2fd7de9a
+def choose_recipe(scores:dict, # {Recipe: (fold accuracies, fold log-losses)}, the same folds for every recipe
+                  n_folds:int, # k of the k-fold (for the corrected standard error)
+                  baseline:Recipe=BASELINE,
+                  z_loss:float=2.0, z_acc:float=1.0): # the bar, in corrected standard errors of the paired differences
+    "`(recipe, why)`: a recipe replaces the baseline only when it beats it on the same folds by ≥ `z_loss` SE in log-loss and ≥ `z_acc` SE in accuracy; the best of those by CV accuracy wins."
+    base_acc, base_ll = scores[baseline]; z = {}
+    for r, (acc, ll) in scores.items():
+        if r == baseline: continue
+        da, dl = acc - base_acc, base_ll - ll
+        z[r] = (da.mean()/max(_corrected_se(da, n_folds), 1e-12), dl.mean()/max(_corrected_se(dl, n_folds), 1e-12))
+    ok = [r for r, (za, zl) in z.items() if za >= z_acc and zl >= z_loss]
+    top = max(z, key=lambda r: (scores[r][0].mean(), -scores[r][1].mean())) if z else baseline
+    best = max(ok, key=lambda r: (scores[r][0].mean(), -scores[r][1].mean())) if ok else top
+    say = lambda r: (f"{r.name} CV accuracy {scores[r][0].mean():.3f} vs {scores[baseline][0].mean():.3f} for the baseline"
+                     + (f" ({z[r][0]:+.1f} SE in accuracy, {z[r][1]:+.1f} SE in log-loss)" if r in z else ""))
+    if ok: return best, "chosen: " + say(best)
+    return baseline, "baseline kept: " + (say(top) + f"; not {z_loss:g} SE better in log-loss and {z_acc:g} in accuracy" if z else "no other recipe")
+
+def _corrected_se(d, k):
+    "Nadeau & Bengio's corrected standard error of the mean of repeated k-fold differences (folds overlap)."
+    return float(np.sqrt(np.var(d, ddof=1)*(1/len(d) + 1/(k - 1)))) if len(d) > 1 and k > 1 else float("inf")
+
+# %% ../nbs/03_train.ipynb #b16c906b
 def _trainer(out_dir, name, max_epochs, accelerator, devices, strategy, precision, callbacks=(), val=True, max_time=None):
     return pl.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=devices, strategy=strategy,
                       precision=precision, callbacks=list(callbacks), logger=CSVLogger(Path(out_dir)/"logs", name=name),
@@ -142,139 +290,159 @@ def _trainer(out_dir, name, max_epochs, accelerator, devices, strategy, precisio
                       limit_val_batches=1.0 if val else 0, log_every_n_steps=1, max_time=max_time,
                       enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks))
 
-def _features_loader(feats, labels, weights, shuffle=False):
-    ds = TensorDataset(feats, torch.as_tensor(labels, dtype=torch.long), torch.as_tensor(weights, dtype=torch.float32))
-    return DataLoader(ds, batch_size=max(1, len(ds)), shuffle=shuffle)
-
 def _head_weights(dm, idx):
     "Per-item weights of the full-batch head: loss weight × sampling weight (normalised to mean 1)."
     sw = dm.sample_weights(idx)
     return dm.loss_w[idx]*(1.0 if sw is None else sw*len(idx)/sw.sum())
 
-def _fit_head(lit, train, c, out_dir, kw, val=None):
-    "Solve the stage-1 head on cached `(features, labels, weights)` with strength `c`; returns validation figures."
-    lit.hparams.head_c, lit.phase = c, "head"
-    nn.init.zeros_(lit.net.head.weight); nn.init.zeros_(lit.net.head.bias)
-    val = val if val is not None and len(val[0]) else None
-    tr = _trainer(out_dir, "head", 1, val=val is not None, **kw)
-    nt = torch.get_num_threads(); torch.set_num_threads(1)  # tiny matmuls: more threads only wait on each other
-    try: tr.fit(lit, _features_loader(*train), _features_loader(*val) if val is not None else None)
-    finally: torch.set_num_threads(nt)
-    m = tr.callback_metrics
-    return tr, ({"val_loss": float(m["val_loss"]), "val_acc": float(m["val_acc"])} if val is not None else {})
-
-# %% ../nbs/03_train.ipynb #ef5eb4e8
+# %% ../nbs/03_train.ipynb #89652347
 def _check_out(out_dir):
     out = Path(out_dir)
     if (out/"model.ckpt").exists(): raise RemyxError(f"{out} already holds a model; choose a new -o folder (earlier runs are never overwritten).")
-    out.mkdir(parents=True, exist_ok=True); return out
+    return out
 
 def _quiet():
     for n in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
         logging.getLogger(n).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*smaller than the logging interval.*")
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
     for msg in ("GPU available but not used", "module\\(s\\) in eval mode", "overridden `on_after_batch_transfer`",
                 "no `val_dataloader`", "LeafSpec", "Checkpoint directory .* exists"):
         warnings.filterwarnings("ignore", f".*{msg}.*")
 
+def _save_ckpt(lit, path:Path, trainer=None):
+    "Write `model.ckpt` atomically (Lightning's format: weights + the hyperparameters that rebuild the network)."
+    tmp = path.with_name(f".{path.name}.tmp")
+    if trainer is not None:
+        trainer.save_checkpoint(tmp, weights_only=True)  # every rank calls it; rank 0 writes
+        if not trainer.is_global_zero: return
+    else: torch.save({"state_dict": lit.state_dict(), "hyper_parameters": dict(lit.hparams),
+                      "pytorch-lightning_version": pl.__version__, "epoch": 0, "global_step": 0}, tmp)
+    os.replace(tmp, path)
+
+def _set_head(lit, W, b):
+    with torch.no_grad(): lit.net.head.weight.copy_(torch.from_numpy(W)); lit.net.head.bias.copy_(torch.from_numpy(b))
+
 def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or real) or `data.Source`s
           out_dir:str|Path, # new model folder
-          shots:int|None=None, # real images per class (None: all)
+          shots:int|None=None, # real images per class (None: all); the same draw as `generate --shots`
           seed:int=0,
           image_size:int=224,
           backbone:str="efficientnet_lite0",
-          val_frac:float=0.2, # share of each class's real images used for validation
-          head_cs:tuple=(0.1, 0.3, 1.0, 3.0), # stage-1 L2 strengths tried; the best on validation wins
-          views:int=0, # augmented views of each training image added to the stage-1 features
+          recipes:list|None=None, # candidate `Recipe`s (default `candidate_recipes()`); one recipe skips the selection
+          time_budget:float|None=None, # seconds for the search (features + CV); default 120 on a CPU, none on a GPU
+          val_frac:float=0.2, # share of each class's real images held out to judge a stage-2 fine-tune
           finetune_epochs:int|None=None, # stage-2 epochs; None: 4 on a GPU when every class has ≥30 training images, else 0
           finetune_blocks:int=3, # top blocks unfrozen in stage 2
           lr:float=1e-3, backbone_lr:float=1e-4,
           batch_size:int=32,
           patience:int=2, # stage-2 early stopping, in epochs without a better validation loss
-          time_budget:float|None=None, # seconds allowed for stage 2 (None: no limit)
           sample_weights:list|None=None, loss_weights:list|None=None, # per folder; see `data.make_sources`
           accelerator:str="auto", devices="auto", strategy:str="auto",
           precision:str|None=None, # default "bf16-mixed" on a GPU, "32-true" on a CPU
           compile:bool=False, # torch.compile the network for stage 2
-          num_workers:int|None=None): # DataLoader workers (default 0 on CPU, up to 8 with a GPU)
+          num_workers:int|None=None, # DataLoader workers (default 0 on CPU, up to 8 with a GPU)
+          progress:bool=False): # print one line per phase
     "Train a classifier on `data_dirs` into `out_dir`; returns the metrics written to `out_dir/metrics.json`."
     t0 = time.perf_counter(); times = {}
     out = _check_out(out_dir); _quiet(); pl.seed_everything(seed, workers=True, verbose=False)
+    say = (lambda m: print(f"train: {m} ({time.perf_counter() - t0:.0f}s)", flush=True)) if progress else (lambda m: None)
     cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
     precision = precision or ("bf16-mixed" if cuda else "32-true")
     if num_workers is None: num_workers = min(8, os.cpu_count() or 1) if cuda else 0
+    if time_budget is None and not cuda: time_budget = 120.0
     kw = dict(accelerator=accelerator, devices=devices, strategy=strategy, precision=precision)
+    recipes = list(recipes or candidate_recipes())
+    framings = tuple(dict.fromkeys(r.framing for r in recipes))
+    with output_folder(out):
+        dm = ImageFolders(data_dirs, image_size, shots, seed, val_frac, batch_size, num_workers, sample_weights, loss_weights,
+                          framings=framings)
+        dm.setup(); times["decode_s"] = time.perf_counter() - t0
+        say(f"{len(dm.labels)} images of {len(dm.classes)} classes decoded")
+        y, real, groups = dm.labels, dm.is_real, dm.groups
+        w = _head_weights(dm, np.arange(len(y)))
 
-    dm = ImageFolders(data_dirs, image_size, shots, seed, val_frac, batch_size, num_workers, sample_weights, loss_weights)
-    dm.setup(); times["decode_s"] = time.perf_counter() - t0
-    lit = LitClassifier(dm.classes, image_size, backbone, lr=lr, backbone_lr=backbone_lr, finetune_blocks=finetune_blocks,
-                        channels_last=cuda, compile=compile)
-    t = time.perf_counter()
-    feats = extract_features(lit.net.backbone, dm.eval_images(), batch_size=256 if cuda else 32, device="cuda" if cuda else "cpu")
-    tr_idx, va_idx = dm.train_idx, dm.val_idx
-    head_train = (feats[tr_idx], dm.labels[tr_idx], _head_weights(dm, tr_idx))
-    head_val = (feats[va_idx], dm.labels[va_idx], np.ones(len(va_idx)))
-    if views > 0:  # augmented views of the training images join the cached features
-        tf, src = train_transform(image_size, seed), dm.images[tr_idx].numpy()
-        aug = torch.from_numpy(np.stack([tf(image=a)["image"] for _ in range(views) for a in src]))
-        vf = extract_features(lit.net.backbone, aug, batch_size=256 if cuda else 32, device="cuda" if cuda else "cpu")
-        head_train = tuple(np.concatenate([np.asarray(a)] + [np.asarray(a)]*views) if i else torch.cat([a, vf])
-                           for i, a in enumerate(head_train))
-    lit.cpu(); times["features_s"] = time.perf_counter() - t
-
-    # Stage 1: the head, its strength chosen on validation
-    t = time.perf_counter()
-    stage1, best = {}, None
-    for c in head_cs:
-        tr, r = _fit_head(lit, head_train, c, out, kw, head_val); stage1[c] = r
-        key = (r.get("val_loss", 0), -r.get("val_acc", 0))
-        if best is None or key < best[0]:
-            best = (key, c, tr, r, {k: v.clone() for k, v in lit.net.head.state_dict().items()})
-    _, best_c, trainer, s1, state = best; lit.net.head.load_state_dict(state); lit.hparams.head_c = best_c
-    times["head_s"] = time.perf_counter() - t
-
-    # Stage 2: fine-tune the top blocks with augmentation, kept only if validation improves
-    per_class = np.bincount(dm.labels[tr_idx], minlength=len(dm.classes))
-    if finetune_epochs is None: finetune_epochs = 4 if per_class.min() >= 30 and cuda else 0
-    kept, s2 = "head", {}
-    if finetune_epochs > 0 and len(va_idx) and finetune_blocks > 0:
+        # The search: features once per framing, then every recipe cross-validated on the real images
         t = time.perf_counter()
-        stage1_state = {k: v.clone() for k, v in lit.net.state_dict().items()}  # blocks and batch-norm statistics too
-        set_trainable(lit.net.backbone, finetune_blocks); lit.phase = "finetune"
-        ckpt = ModelCheckpoint(dirpath=out/"logs"/"finetune_ckpt", monitor="val_loss", save_weights_only=True, filename="best")
-        ft = _trainer(out, "finetune", finetune_epochs, callbacks=[EarlyStopping("val_loss", patience=patience), ckpt],
-                      max_time=None if time_budget is None else {"seconds": max(1, int(time_budget))}, **kw)
-        ft.fit(lit, datamodule=dm)
-        if ckpt.best_model_path:
-            lit.load_state_dict(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["state_dict"])
-            r = _trainer(out, "finetune_val", 1, **kw).validate(lit, dm.val_dataloader(), verbose=False)[0]
-            s2 = {"val_loss": r["val_loss"], "val_acc": r["val_acc"], "epochs": ft.current_epoch}
-            Path(ckpt.best_model_path).unlink(missing_ok=True)
-        if s2 and (s2["val_acc"], -s2["val_loss"]) > (s1["val_acc"], -s1["val_loss"]): kept, trainer = "finetune", ft
-        else: lit.net.load_state_dict(stage1_state)
-        set_trainable(lit.net.backbone, 0); lit.cpu()
-        times["finetune_s"] = time.perf_counter() - t
-    if kept == "head" and len(va_idx):  # the validation images now help the final head
+        deadline = None if time_budget is None else t0 + 0.6*time_budget
+        bank = feature_bank(dm, backbone, framings, any(r.flip for r in recipes), "cuda" if cuda else "cpu", deadline)
+        recipes = [r for r in recipes if (r.framing, r.flip) in bank] or [recipes[0]]
+        times["features_s"] = time.perf_counter() - t; say(f"features for {', '.join(f for f, fl in bank if not fl)}")
         t = time.perf_counter()
-        trainer, _ = _fit_head(lit, tuple(np.concatenate([np.asarray(a), np.asarray(b)]) if i else torch.cat([a, b])
-                                          for i, (a, b) in enumerate(zip(head_train, head_val))), best_c, out, kw)
-        times["refit_s"] = time.perf_counter() - t
+        folds, k = cv_folds(y[real], seed) if len(recipes) > 1 else ([], 0)
+        scores, cut = {}, False
+        for r in recipes:
+            if not folds: break
+            if scores and time_budget is not None and time.perf_counter() - t0 > time_budget: cut = True; break
+            scores[r] = cross_validate(bank, r, y, w, real, groups, folds)
+        if BASELINE in scores and len(scores) > 1:
+            recipe, why = choose_recipe(scores, k)
+            if cut: why += f" ({len(scores)} of {len(recipes)} recipes tried within the {time_budget:.0f} s budget)"
+        elif len(recipes) == 1: recipe, why = recipes[0], "one recipe given: no selection"
+        elif not folds: recipe, why = recipes[0], "fewer than 2 real images in some class: no cross-validation, the baseline recipe"
+        else: recipe, why = recipes[0], f"the {time_budget:.0f} s budget allowed no comparison: the baseline recipe (raise --time-budget)"
+        times["cv_s"] = time.perf_counter() - t; say(why)
 
-    lit.phase = "finetune"; lit.hparams.head_c = best_c
-    tmp = out/".model.ckpt.tmp"; trainer.save_checkpoint(tmp, weights_only=True)  # every rank calls it; rank 0 writes
-    if trainer.is_global_zero: os.replace(tmp, out/"model.ckpt")
-    info = {"labels": dm.classes, "image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
-            "backbone": backbone, "input": "RGB"}
-    if trainer.is_global_zero: atomic_write_json(out/"labels.json", info)
-    times["total_s"] = time.perf_counter() - t0
-    metrics = {**dm.summary(), "shots": shots, "seed": seed, "image_size": image_size, "backbone": backbone, "views": views,
-               "stage1": {"head_c": best_c, **s1, "tried": {str(c): v for c, v in stage1.items()}},
-               "stage2": {"epochs_max": finetune_epochs, "blocks": finetune_blocks, **s2}, "kept": kept,
-               "precision": precision, "device": "cuda" if cuda else "cpu",
-               "times": {k: round(v, 2) for k, v in times.items()}, "model": str(out/"model.ckpt")}
-    if trainer.is_global_zero: atomic_write_json(out/"metrics.json", metrics)
+        # The model: the chosen recipe's head on every image, in a network that computes exactly those features
+        dm.framing = recipe.framing
+        lit = LitClassifier(dm.classes, image_size, backbone, lr=lr, backbone_lr=backbone_lr, finetune_blocks=finetune_blocks,
+                            channels_last=cuda, compile=compile, head_c=recipe.C, framing=recipe.framing, taps=recipe.taps)
+        _set_head(lit, *fit_head(bank, recipe, y, w, len(dm.classes)))
+
+        # Stage 2 (optional): fine-tune the top blocks, kept only if it beats the head on held-out real images
+        per_class = np.bincount(y[dm.train_idx], minlength=len(dm.classes))
+        if finetune_epochs is None: finetune_epochs = 4 if per_class.min() >= 30 and cuda else 0
+        kept, s1, s2, trainer = "head", {}, {}, None
+        if finetune_epochs > 0 and len(dm.val_idx) and finetune_blocks > 0:
+            t = time.perf_counter(); tr_idx, va_idx = dm.train_idx, dm.val_idx
+            sub = {k: v[tr_idx] for k, v in bank.items()}
+            _set_head(lit, *fit_head(sub, recipe, y[tr_idx], w[tr_idx], len(dm.classes)))
+            s1 = _trainer(out, "head_val", 1, **kw).validate(lit, dm.val_dataloader(), verbose=False)[0]
+            stage1_state = {k: v.clone() for k, v in lit.net.state_dict().items()}
+            set_trainable(lit.net.backbone, finetune_blocks); lit.phase = "finetune"
+            ckpt = ModelCheckpoint(dirpath=out/"logs"/"finetune_ckpt", monitor="val_loss", save_weights_only=True, filename="best")
+            ft = _trainer(out, "finetune", finetune_epochs, callbacks=[EarlyStopping("val_loss", patience=patience), ckpt], **kw)
+            ft.fit(lit, datamodule=dm)
+            if ckpt.best_model_path:
+                lit.load_state_dict(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["state_dict"])
+                r2 = _trainer(out, "finetune_val", 1, **kw).validate(lit, dm.val_dataloader(), verbose=False)[0]
+                s2 = {"val_loss": r2["val_loss"], "val_acc": r2["val_acc"], "epochs": ft.current_epoch}
+                Path(ckpt.best_model_path).unlink(missing_ok=True)
+            if s2 and (s2["val_acc"], -s2["val_loss"]) > (s1["val_acc"], -s1["val_loss"]): kept, trainer = "finetune", ft
+            else:
+                lit.net.load_state_dict(stage1_state)
+                _set_head(lit, *fit_head(bank, recipe, y, w, len(dm.classes)))  # the head again, on every image
+            set_trainable(lit.net.backbone, 0); lit.cpu()
+            times["finetune_s"] = time.perf_counter() - t
+
+        lit.phase = "finetune"
+        _save_ckpt(lit, out/"model.ckpt", trainer)
+        info = {"labels": dm.classes, "image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+                "backbone": backbone, "input": "RGB", "framing": recipe.framing, "taps": list(recipe.taps)}
+        if trainer is None or trainer.is_global_zero:
+            atomic_write_json(out/"labels.json", info)
+            atomic_write_json(out/"split.json", _split_record(dm, shots, seed, k, len(folds)//max(1, k)))
+        times["total_s"] = time.perf_counter() - t0
+        table = [{"recipe": r.name, **asdict(r), "cv_accuracy": float(a.mean()), "cv_log_loss": float(l.mean()),
+                  "cv_accuracy_se": _corrected_se(a, k)} for r, (a, l) in scores.items()]
+        metrics = {**dm.summary(), "shots": shots, "seed": seed, "image_size": image_size, "backbone": backbone,
+                   "recipe": {**asdict(recipe), "name": recipe.name, "taps": list(recipe.taps)}, "selection": why,
+                   "cv": {"folds": k, "repeats": len(folds)//max(1, k), "recipes": table},
+                   "stage1": s1, "stage2": {"epochs_max": finetune_epochs, "blocks": finetune_blocks, **s2}, "kept": kept,
+                   "precision": precision, "device": "cuda" if cuda else "cpu",
+                   "times": {k: round(v, 2) for k, v in times.items()}, "model": str(out/"model.ckpt")}
+        if trainer is None or trainer.is_global_zero: atomic_write_json(out/"metrics.json", metrics)
     return metrics
+
+def _split_record(dm, shots, seed, k, repeats):
+    "What each image was for: the model's head is fit on every image; these are the real photos, the stage-2 hold-out and the CV."
+    real = {c: [dm.paths[i] for i in np.where(dm.is_real & (dm.labels == j))[0]] for j, c in enumerate(dm.classes)}
+    syn = {str(s.path): int((dm.src == si).sum()) for si, s in enumerate(dm.sources) if s.kind == "synthetic"}
+    return {"shots": shots, "seed": seed, "classes": dm.classes, "real": real, "synthetic": syn,
+            "holdout": [dm.paths[i] for i in dm.val_idx],
+            "cv": {"folds": k, "repeats": repeats, "over": "the real photos",
+                   "rule": "a synthetic image made from a fold's validation photo is left out of that fold's training rows"}}
 
 # %% ../nbs/03_train.ipynb #92f1c1b2
 def load_model(model_dir:str|Path): # a folder written by `train`
@@ -299,10 +467,11 @@ def cli_train(p:argparse.ArgumentParser):
     p.add_argument("--shots", type=int, default=None, help="real images per class to train on (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--views", type=int, default=0, help="augmented views per training image added to the stage-1 features")
+    p.add_argument("--framings", default="crop,full", help=f"framings the search may choose from, of {', '.join(FRAMINGS)} (default crop,full)")
+    p.add_argument("--baseline", action="store_true", help="no search: the linear probe's recipe (centre crop, head features, C=1)")
     p.add_argument("--epochs", type=int, default=None, help="fine-tune epochs of stage 2 (0: head only; default: 4 on a GPU with >=30 images per class, else 0)")
     p.add_argument("--finetune-blocks", type=int, default=3, help="top backbone blocks unfrozen in stage 2")
-    p.add_argument("--time-budget", type=float, default=None, help="seconds allowed for stage 2")
+    p.add_argument("--time-budget", type=float, default=None, help="seconds for the recipe search (default 120 on a CPU)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--val-frac", type=float, default=0.2)
     p.add_argument("--sample-weights", type=float, nargs="+", default=None, help="one per DATA_DIR (default real 0.8 / synthetic 0.2)")
@@ -312,15 +481,22 @@ def cli_train(p:argparse.ArgumentParser):
     p.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp for several GPUs")
     p.add_argument("--precision", default=None, help="Lightning precision (default bf16-mixed on GPU, 32-true on CPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the network for stage 2")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     def run(a):
-        if a.views < 0: raise RemyxError(f"--views must be 0 or more, not {a.views}.")
+        framings = tuple(f.strip() for f in a.framings.split(",") if f.strip())
+        if not framings or set(framings) - set(FRAMINGS): raise RemyxError(f"--framings takes some of {', '.join(FRAMINGS)}, not {a.framings!r}.")
         if a.image_size < 32: raise RemyxError(f"--image-size must be at least 32, not {a.image_size}.")
         if not 0 <= a.val_frac < 1: raise RemyxError(f"--val-frac must be in [0, 1), not {a.val_frac}.")
         devices = int(a.devices) if str(a.devices).isdigit() else a.devices
         m = train(a.data_dirs, a.out, shots=a.shots, seed=a.seed, image_size=a.image_size, backbone=a.backbone,
-                  val_frac=a.val_frac, views=a.views, finetune_epochs=a.epochs, finetune_blocks=a.finetune_blocks,
+                  val_frac=a.val_frac, recipes=[BASELINE] if a.baseline else candidate_recipes(framings),
+                  finetune_epochs=a.epochs, finetune_blocks=a.finetune_blocks,
                   batch_size=a.batch_size, time_budget=a.time_budget, sample_weights=a.sample_weights,
                   loss_weights=a.loss_weights, accelerator=a.accelerator, devices=devices, strategy=a.strategy,
-                  precision=a.precision, compile=a.compile)
-        print(json.dumps({k: m[k] for k in ("classes", "n_train", "n_val", "kept", "stage1", "stage2", "times", "model")}))
+                  precision=a.precision, compile=a.compile, progress=not a.quiet)
+        cv = {r["recipe"]: r["cv_accuracy"] for r in m["cv"]["recipes"]}
+        acc = f", CV accuracy {cv[m['recipe']['name']]:.3f}" if m["recipe"]["name"] in cv else ""
+        print(f"wrote {a.out} (model.ckpt, labels.json, metrics.json, split.json): {len(m['classes'])} classes, "
+              f"{sum(m['train_per_class'].values()) + sum(m['val_per_class'].values())} images, recipe {m['recipe']['name']}{acc}, "
+              f"{m['kept']}, {m['times']['total_s']:.0f} s. Next: remyx-nb evaluate {a.out} REAL_TEST_DIR -o EVAL_DIR")
     return run

@@ -2,7 +2,7 @@
 import json, shutil
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
-from remyx_nb.core import RemyxError, image_folder, list_images, eval_crop, load_rgb
+from remyx_nb.core import RemyxError, image_folder, list_images, frame_image, load_rgb
 from remyx_nb.deploy.predict import Predictor, predict_paths, iter_paths, read_predictions, predict_batch, ModelRegistry
 
 
@@ -22,7 +22,7 @@ def _lake_csv(tmp_path, shared):
 
 @pytest.fixture(scope="module")
 def torch_accuracy(forklift_model_dir, shared_datasets):
-    "Accuracy of the trained model on the real test photos, computed the way the evaluate stage does (torch, eval crop)."
+    "Accuracy of the trained model on the real test photos, computed the way the evaluate stage does (torch, the model's framing)."
     import torch
     from remyx_nb.train import load_model
     from remyx_nb.backbones import to_tensor
@@ -32,7 +32,7 @@ def torch_accuracy(forklift_model_dir, shared_datasets):
     with torch.no_grad():
         for b in range(0, len(items), 32):
             chunk = items[b:b+32]
-            x = to_tensor([eval_crop(load_rgb(p), info["image_size"]) for p, _ in chunk])
+            x = to_tensor([frame_image(load_rgb(p), info["image_size"], info["framing"]) for p, _ in chunk])
             pred = model(x).argmax(1).tolist()
             correct += sum(info["labels"][k] == y for k, (_, y) in zip(pred, chunk))
     return correct/len(items)

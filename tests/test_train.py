@@ -3,7 +3,7 @@ import io, json, warnings
 from pathlib import Path
 import numpy as np, pytest, torch
 from PIL import Image
-from remyx_nb.core import RemyxError, IMAGENET_MEAN, IMAGENET_STD, eval_crop, load_rgb, image_folder
+from remyx_nb.core import RemyxError, IMAGENET_MEAN, IMAGENET_STD, frame_image, load_rgb, image_folder, FRAMINGS
 from remyx_nb.backbones import to_tensor
 from remyx_nb.train import load_model, train, set_trainable
 
@@ -25,13 +25,19 @@ def one_line(r):
 
 def test_model_folder_contract(forklift_model_dir):
     d = forklift_model_dir
-    assert {"model.ckpt", "labels.json", "metrics.json"} <= {p.name for p in d.iterdir()}
+    assert {"model.ckpt", "labels.json", "metrics.json", "split.json"} <= {p.name for p in d.iterdir()}
     info = json.loads((d/"labels.json").read_text())
-    assert info == {"labels": ["forklift", "person"], "image_size": 224, "mean": list(IMAGENET_MEAN),
-                    "std": list(IMAGENET_STD), "backbone": "efficientnet_lite0", "input": "RGB"}
+    assert info["framing"] in FRAMINGS and set(info["taps"]) <= set(range(16))
+    assert {k: v for k, v in info.items() if k not in ("framing", "taps")} == {
+        "labels": ["forklift", "person"], "image_size": 224, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+        "backbone": "efficientnet_lite0", "input": "RGB"}
     m = json.loads((d/"metrics.json").read_text())
     assert m["n_train"] + m["n_val"] == 531 and m["kept"] in ("head", "finetune")
-    assert {"decode_s", "features_s", "head_s", "total_s"} <= set(m["times"])
+    assert {"decode_s", "features_s", "cv_s", "total_s"} <= set(m["times"])
+    names = [r["recipe"] for r in m["cv"]["recipes"]]
+    assert names[0] == "crop/head/C=1" and m["recipe"]["name"] in names   # the probe's recipe is always a candidate
+    split = json.loads((d/"split.json").read_text())
+    assert sum(len(v) for v in split["real"].values()) == 531
 
 
 def test_load_model_rebuilds_and_predicts_real_photos(forklift_model_dir, shared_datasets):
@@ -40,7 +46,7 @@ def test_load_model_rebuilds_and_predicts_real_photos(forklift_model_dir, shared
     classes, items = image_folder(shared_datasets/"forklift_person"/"test")
     pick = items[:6] + items[-6:]   # 6 forklifts, 6 people
     with torch.no_grad():
-        logits = model(to_tensor([eval_crop(load_rgb(p), 224) for p, _ in pick]))
+        logits = model(to_tensor([frame_image(load_rgb(p), 224, info["framing"]) for p, _ in pick]))
     assert logits.shape == (12, 2)
     assert (logits.argmax(1).numpy() == np.array([i for _, i in pick])).mean() >= 10/12
 
@@ -75,7 +81,7 @@ def test_train_is_reproducible_and_never_overwrites(tmp_path):
         b = train([real], tmp_path/"b", image_size=64, seed=1)
         sa, sb = (torch.load(tmp_path/x/"model.ckpt", weights_only=False)["state_dict"] for x in "ab")
         assert all(torch.equal(sa[k], sb[k]) for k in sa)
-        assert a["stage1"] == b["stage1"]
+        assert a["cv"] == b["cv"] and a["recipe"] == b["recipe"]
         before = (tmp_path/"a"/"model.ckpt").read_bytes()
         with pytest.raises(RemyxError, match="already holds a model"): train([real], tmp_path/"a", image_size=64)
         assert (tmp_path/"a"/"model.ckpt").read_bytes() == before
@@ -98,9 +104,11 @@ def test_cli_train_writes_the_model_folder(tmp_path, cli):
     real = make_folder(tmp_path/"real")
     r = cli("train", real, "-o", tmp_path/"m", "--image-size", "64", "--seed", "3", "--shots", "8")
     assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert out["n_train"] + out["n_val"] == 16 and out["classes"] == ["box", "ladder"]
-    assert (tmp_path/"m"/"model.ckpt").exists() and json.loads((tmp_path/"m"/"metrics.json").read_text())["seed"] == 3
+    last = r.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"wrote {tmp_path/'m'}") and "2 classes, 16 images, recipe" in last and "remyx-nb evaluate" in last
+    m = json.loads((tmp_path/"m"/"metrics.json").read_text())
+    assert m["n_train"] + m["n_val"] == 16 and m["classes"] == ["box", "ladder"] and m["seed"] == 3
+    assert (tmp_path/"m"/"model.ckpt").exists()
 
 
 def test_cli_train_bad_inputs_one_line_exit_2(tmp_path, cli):
@@ -110,7 +118,13 @@ def test_cli_train_bad_inputs_one_line_exit_2(tmp_path, cli):
     assert r.returncode == 2 and one_line(r) and "has no images" in r.stderr
     r = cli("train", real, "-o", tmp_path/"m3", "--shots", "0")
     assert r.returncode == 2 and one_line(r) and "--shots" in r.stderr
-    assert not (tmp_path/"m1"/"model.ckpt").exists()
+    one = make_folder(tmp_path/"one", classes=("box",), n=4)
+    r = cli("train", one, "-o", tmp_path/"m4", "--image-size", "64")
+    assert r.returncode == 2 and one_line(r) and "only one class" in r.stderr and "background" in r.stderr
+    parent = tmp_path/"photos"; make_folder(parent/"train", n=3); make_folder(parent/"test", n=3)
+    r = cli("train", parent, "-o", tmp_path/"m5", "--image-size", "64")
+    assert r.returncode == 2 and one_line(r) and f"did you mean {parent/'test'}" in r.stderr
+    assert not any((tmp_path/f"m{i}").exists() for i in (1, 3, 4, 5))   # failed runs leave no folder behind
 
 
 def test_cli_train_corrupt_jpeg_only_warns(tmp_path, cli):
@@ -139,3 +153,24 @@ def test_mixed_real_and_synthetic_sources_are_weighted(tmp_path):
     assert kinds["real"]["sample_weight"] == 0.8 and kinds["synthetic"]["sample_weight"] == 0.2
     assert kinds["real"]["loss_weight"] == 1.0 and kinds["synthetic"]["loss_weight"] == 0.25
     assert kinds["synthetic"]["n_train"] == 40 and m["n_val"] == 2 and kinds["real"]["n_train"] == 10   # validation: real only
+
+
+def test_generate_and_train_draw_the_same_shots_and_validation_never_learns_from_itself(tmp_path, cli):
+    "`generate --shots 5 --seed 1` and `train --shots 5 --seed 1` use the same 5 photos per class; no synthetic image trains against the photo it was made from."
+    from remyx_nb.data import ImageFolders
+    real = make_folder(tmp_path/"real", n=12)
+    assert cli("spec", "tell boxes from ladders", "--concepts", "box,ladder", "-o", tmp_path/"spec.yaml").returncode == 0
+    r = cli("generate", tmp_path/"spec.yaml", "-o", tmp_path/"syn", "--generator", "augment", "--seed-images", real,
+            "--shots", "5", "--seed", "1", "--per-class", "10", "--no-filter", "--size", "64", "--quiet")
+    assert r.returncode == 0, r.stderr
+    seeds = {json.loads(l)["source"] for l in (tmp_path/"syn"/"metadata.jsonl").read_text().splitlines() if l.strip()}
+    r = cli("train", tmp_path/"syn", real, "-o", tmp_path/"m", "--shots", "5", "--seed", "1", "--image-size", "64")
+    assert r.returncode == 0, r.stderr
+    split = json.loads((tmp_path/"m"/"split.json").read_text())
+    trained = {str(Path(p).resolve()) for ps in split["real"].values() for p in ps}
+    assert all(len(ps) == 5 for ps in split["real"].values())
+    assert seeds == trained   # the very same 5 photos per class, not two different draws
+    dm = ImageFolders([tmp_path/"syn", real], 64, shots=5, seed=1); dm.setup()
+    held = set(dm.groups[dm.val_idx])
+    made_from_held = [i for i in range(len(dm.labels)) if not dm.is_real[i] and dm.groups[i] in held]
+    assert made_from_held and not set(made_from_held) & set(dm.train_idx)   # the exclusion was exercised and held

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from ..core import (RemyxError, CorruptImage, atomic_write_json, read_json, list_images, image_folder,
-                           load_rgb, eval_crop, IMAGENET_MEAN, IMAGENET_STD)
+                           load_rgb, frame_image, IMAGENET_MEAN, IMAGENET_STD)
 from .blob import check_blob_settings, ov2021_toolchain, compile_blob, make_nn_archive
 from ..data import ImageFolders
 from ..train import load_model
@@ -76,7 +76,8 @@ def export_onnx(model:nn.Module, # normalised float in, logits out
 def load_batch(folder:str|Path, # image folder: `<class>/<img>` or a flat folder of images
                size:int=224, # evaluation crop side
                labels:list|None=None, # model labels, to map class folders to indices
-               limit:int|None=None): # at most this many images, spread evenly over the folder
+               limit:int|None=None, # at most this many images, spread evenly over the folder
+               framing:str="crop"): # how the model frames a photo (`labels.json`'s `framing`)
     "`(uint8 N×3×H×W, targets or None, paths, n_skipped)` for the images under `folder`."
     folder = Path(folder)
     if not folder.is_dir(): raise RemyxError(f"Image folder {folder} does not exist; pass a folder of photos.")
@@ -90,7 +91,7 @@ def load_batch(folder:str|Path, # image folder: `<class>/<img>` or a flat folder
     if limit and len(items) > limit: items = [items[i] for i in np.linspace(0, len(items)-1, limit).round().astype(int)]
     arrs, ys, paths, skipped = [], [], [], 0
     for p, y in items:
-        try: arrs.append(eval_crop(load_rgb(p), size))
+        try: arrs.append(frame_image(load_rgb(p), size, framing))
         except CorruptImage: skipped += 1; continue
         ys.append(y); paths.append(p)
     if not arrs: raise RemyxError(f"No image under {folder} could be decoded; pass a folder of readable photos.")
@@ -260,11 +261,12 @@ def compile_module(model:nn.Module, # normalised float N×3×H×W in, logits out
     _precheck(info, out_dir, overwrite, data, calib, int8, blob, shaves, cmx_slices, image_size, verbose)
     size = check_model(model, info, image_size)
     step = _Steps(verbose); step("load_images")
+    framing = info.get("framing", "crop")  # parity and calibration images are framed as the camera will frame them
     if isinstance(data, tuple): (x, y), skipped = data, 0
-    else: x, y, _, skipped = load_batch(data, size, info["labels"], max_images)
+    else: x, y, _, skipped = load_batch(data, size, info["labels"], max_images, framing)
     if max_images and len(x) > max_images: x, y = x[:max_images], (None if y is None else y[:max_images])
     xc = None
-    if int8: xc = calib if isinstance(calib, np.ndarray) else load_batch(calib, size, info["labels"], calib_images)[0]
+    if int8: xc = calib if isinstance(calib, np.ndarray) else load_batch(calib, size, info["labels"], calib_images, framing)[0]
     if int8 and len(xc) > calib_images: xc = xc[np.linspace(0, len(xc)-1, calib_images).round().astype(int)]
     data_name = "the model's validation images" if isinstance(data, tuple) else str(data)
     calib_name = "the model's training images" if isinstance(calib, np.ndarray) else str(calib)
@@ -321,13 +323,15 @@ def recorded_images(model_dir:str|Path, # folder written by the train stage
     dirs = [s["path"] for s in m.get("sources", []) if isinstance(s, dict) and Path(s.get("path", "")).is_dir()]
     flag = "--data REAL_DIR" if split == "val" else "--calib TRAIN_DIR"
     if not dirs: raise RemyxError(f"{model_dir} records no image folders that exist here; pass {flag}.")
-    dm = ImageFolders(dirs, image_size or int(m.get("image_size", 224)), m.get("shots"), int(m.get("seed", 0)), augment=False)
+    framing = m.get("recipe", {}).get("framing", "crop")
+    dm = ImageFolders(dirs, image_size or int(m.get("image_size", 224)), m.get("shots"), int(m.get("seed", 0)), augment=False,
+                      framings=(framing,))
     dm.setup()
     idx = dm.val_idx if split == "val" else dm.train_idx
     if not len(idx): raise RemyxError(f"The training run in {model_dir} kept no {split} images; pass {flag}.")
     if m.get(f"n_{split}") not in (None, len(idx)):
         warnings.warn(f"Rebuilt {len(idx)} {split} images but the run recorded {m[f'n_{split}']}; pass {flag} to be sure.")
-    return np.ascontiguousarray(np.asarray(dm.eval_images(idx)).transpose(0, 3, 1, 2)), np.asarray(dm.labels[idx])
+    return np.ascontiguousarray(np.asarray(dm.eval_images(idx, framing)).transpose(0, 3, 1, 2)), np.asarray(dm.labels[idx])
 
 def compile_model(model_dir:str|Path, # folder written by the train stage (model.ckpt, labels.json, metrics.json)
                   out_dir:str|Path, # folder to create

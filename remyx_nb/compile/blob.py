@@ -210,6 +210,10 @@ def compile_blob(onnx_path:str|Path, # ONNX with a fixed input shape (opset <= 1
     return {**info, "cached": hit, "seconds": round(time.perf_counter() - t0, 3), "path": str(out)}
 
 # %% ../../nbs/05a_blob.ipynb #aeed38f7
+_FRAMING_TEXT = {"crop": "resize the short side to size*256/224, then centre-crop",
+                 "full": "resize the whole frame to size x size (aspect not kept)",
+                 "letterbox": "fit the whole frame inside size x size, pad with the ImageNet mean"}
+
 def nn_archive_config(info:dict, # the `labels.json` dict
                       blob:dict, # `blob_info` of the blob
                       name:str="remyx_model", # model name in the archive
@@ -230,7 +234,8 @@ def nn_archive_config(info:dict, # the `labels.json` dict
                                 "normalisation_in_model": {"scale": 1/255, "mean": list(info.get("mean", [])),
                                                            "std": list(info.get("std", []))},
                                 "image_size": int(info.get("image_size", i["shape"][-1])),
-                                "crop": "resize the short side to size*256/224, then centre-crop",
+                                "framing": info.get("framing", "crop"),  # crop / full / letterbox: `core.frame_image`
+                                "crop": _FRAMING_TEXT[info.get("framing", "crop")],
                                 "input": info.get("input", "RGB"), "backbone": info.get("backbone")}}]}}
 
 def make_nn_archive(blob_path:str|Path, # compiled `.blob`
@@ -254,6 +259,8 @@ def read_nn_archive(path:str|Path): # `.tar.xz` NN Archive
     try: a = dai.NNArchive(str(path))
     except Exception as e: raise RemyxError(f"{path} is not an NN Archive depthai can read ({e}).") from None
     m = a.getConfigV1().model; i = m.inputs[0]; h = m.heads[0]; b = a.getBlob()
+    extra = h.metadata.extraParams or {}
     return {"name": m.metadata.name, "model_type": a.getModelType().name, "labels": list(h.metadata.classes),
+            "framing": extra.get("framing", "crop"),
             "parser": h.parser, "input": {"name": i.name, "shape": list(i.shape), "dai_type": i.preprocessing.daiType},
             "input_size": list(a.getInputSize()), "shaves": b.numShaves, "openvino_version": b.version.name.replace("VERSION_", "")}

@@ -37,7 +37,7 @@ def infer(predictor:Predictor, # the loaded model
     paths = [str(p) for p in paths]; ok, L, F, errs = [], [], [], {}
     with ThreadPoolExecutor(workers) as pool:
         for i in range(0, len(paths), batch_size):
-            b = paths[i:i+batch_size]; x, e = load_crops(b, predictor.size, pool)
+            b = paths[i:i+batch_size]; x, e = load_crops(b, predictor.size, pool, None, predictor.framing)
             errs.update({p: m for p, m in zip(b, e) if m}); ok += [p for p, m in zip(b, e) if not m]
             if len(x): l, f = predictor(x); L.append(l); F.append(f)
     C = len(predictor.labels)

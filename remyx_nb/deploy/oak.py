@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools, os, queue, time
 from pathlib import Path
 import numpy as np
-from ..core import RemyxError, read_json, eval_crop
+from ..core import RemyxError, read_json, frame_image
 from .predict import Predictor, decode_logits
 from ..compile.blob import read_nn_archive  # the compile stage's reader; one definition of the format
 
@@ -24,7 +24,7 @@ def _dai():
 
 # %% ../../nbs/06c_oak.ipynb #ea5d7199
 def find_model(compiled:str|Path): # compile folder, or a `.tar.xz` NN Archive / `.blob` file
-    "`{'path', 'kind' ('archive' or 'blob'), 'labels', 'image_size'}` of the camera model in `compiled`."
+    "`{'path', 'kind' ('archive' or 'blob'), 'labels', 'image_size', 'framing'}` of the camera model in `compiled`."
     p = Path(compiled)
     if p.is_dir():
         for name, kind in (("model.tar.xz", "archive"), ("model.blob", "blob")):
@@ -38,10 +38,11 @@ def find_model(compiled:str|Path): # compile folder, or a `.tar.xz` NN Archive /
 def _model_info(path, kind, labels_json):
     if kind == "archive":
         a = load_archive(path)
-        return {"path": path, "kind": kind, "labels": a["labels"], "image_size": a["input_size"][0]}
+        return {"path": path, "kind": kind, "labels": a["labels"], "image_size": a["input_size"][0], "framing": a["framing"]}
     if not labels_json.exists(): raise RemyxError(f"{path} needs {labels_json} beside it for its labels.")
     info = read_json(labels_json)
-    return {"path": path, "kind": kind, "labels": list(info["labels"]), "image_size": int(info["image_size"])}
+    return {"path": path, "kind": kind, "labels": list(info["labels"]), "image_size": int(info["image_size"]),
+            "framing": info.get("framing", "crop")}
 
 def load_archive(path:str|Path): # `.tar.xz` NN Archive written by `remyx-nb compile --archive`
     "Read an NN Archive through `depthai.NNArchive`: `{'archive', 'labels', 'input_size', ...}`."
@@ -94,7 +95,7 @@ def _node_classes():
                 try: f = self.input.get()
                 except Exception: break
                 rgb = f.getCvFrame()[..., ::-1]  # depthai frames are BGR for OpenCV
-                logits, _ = self.predictor(eval_crop(np.ascontiguousarray(rgb), self.predictor.size)[None])
+                logits, _ = self.predictor(frame_image(np.ascontiguousarray(rgb), self.predictor.size, self.predictor.framing)[None])
                 m = dai.NNData(); m.addTensor("logits", logits.astype(np.float32)); m.setSequenceNum(f.getSequenceNum())
                 self.out.send(m)
 
@@ -141,7 +142,8 @@ def build_camera_pipeline(pipeline, # a device-backed `depthai.Pipeline`
     "Camera → NeuralNetwork (blob or NN Archive) → `ClassifierDecoder`; returns the decoder node."
     dai = _dai(); Decoder, _ = _node_classes(); s = int(model["image_size"])
     cam = pipeline.create(dai.node.Camera).build(dai.CameraBoardSocket.CAM_A)
-    frames = cam.requestOutput((s, s), dai.ImgFrame.Type.RGB888p, fps=fps)
+    resize = {"crop": dai.ImgResizeMode.CROP, "full": dai.ImgResizeMode.STRETCH, "letterbox": dai.ImgResizeMode.LETTERBOX}
+    frames = cam.requestOutput((s, s), dai.ImgFrame.Type.RGB888p, resize[model.get("framing", "crop")], fps=fps)
     nn = pipeline.create(dai.node.NeuralNetwork)
     if model["kind"] == "archive": nn.setNNArchive(dai.NNArchive(str(model["path"])))
     else: nn.setBlobPath(Path(model["path"]))

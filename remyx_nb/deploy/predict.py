@@ -11,7 +11,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
-from ..core import RemyxError, CorruptImage, read_json, atomic_write_json, list_images, load_rgb, eval_crop, IMG_EXTS
+from ..core import RemyxError, CorruptImage, read_json, atomic_write_json, list_images, load_rgb, frame_image, IMG_EXTS
 
 # %% auto #0
 __all__ = ['Predictor', 'decode_logits', 'load_crops', 'predict_batch', 'iter_paths', 'predict_paths', 'read_predictions',
@@ -42,6 +42,7 @@ class Predictor:
         if not self.dir.is_dir(): raise RemyxError(f"Compiled folder {self.dir} does not exist; run `remyx-nb compile` first.")
         self.info = read_json(self.dir/"labels.json")
         self.labels, self.size = list(self.info["labels"]), int(self.info["image_size"])
+        self.framing = self.info.get("framing", "crop")  # how the model was trained to see a photo
         xml = self.dir/"openvino"/f"model_{precision}.xml"
         if not xml.exists():
             raise RemyxError(f"{xml} is missing; compile the model with that precision or choose `--precision fp16`.")
@@ -54,7 +55,7 @@ class Predictor:
         self.request, self.has_features = self.model.create_infer_request(), feat is not None
         self.precision = precision
 
-    def __call__(self, crops:np.ndarray): # N×H×W×3 uint8 crops from `core.eval_crop`
+    def __call__(self, crops:np.ndarray): # N×H×W×3 uint8 views from `core.frame_image`
         "`(logits N×C, features N×D or None)` as float32."
         x = np.ascontiguousarray(np.asarray(crops, np.uint8).transpose(0, 3, 1, 2))
         res = self.request.infer({0: x})
@@ -77,18 +78,20 @@ def decode_logits(logits:np.ndarray, # N×C raw scores
 # %% ../../nbs/06a_predict.ipynb #6eff5350
 def _resolve(path:str, root:Path|None): return Path(path) if root is None or os.path.isabs(path) else Path(root)/path
 
-def _load(path, size):
-    try: return eval_crop(load_rgb(path), size), None
+def _load(path, size, framing="crop"):
+    try: return frame_image(load_rgb(path), size, framing), None
     except CorruptImage as e: return None, str(e)
     except Exception as e: return None, f"Image {path} cannot be read ({type(e).__name__})."
 
 def load_crops(paths:list[str], # image paths (relative ones are resolved against `root`)
                size:int, # crop side the model expects
                pool:ThreadPoolExecutor|None=None, # decode threads; None decodes in this thread
-               root:str|Path|None=None): # folder relative paths are relative to
-    "Evaluation crops of `paths`: `(N_ok×size×size×3 uint8, [error or None per path])`."
+               root:str|Path|None=None, # folder relative paths are relative to
+               framing:str="crop"): # the model's framing (`Predictor.framing`)
+    "The model's views of `paths`: `(N_ok×size×size×3 uint8, [error or None per path])`."
     jobs = [_resolve(str(p), root) for p in paths]
-    res = list(pool.map(_load, jobs, [size]*len(jobs)) if pool else map(_load, jobs, [size]*len(jobs)))
+    n = len(jobs)
+    res = list(pool.map(_load, jobs, [size]*n, [framing]*n) if pool else map(_load, jobs, [size]*n, [framing]*n))
     ok = [c for c, e in res if e is None]
     return (np.stack(ok) if ok else np.zeros((0, size, size, 3), np.uint8)), [e for _, e in res]
 
@@ -99,7 +102,7 @@ def predict_batch(predictor:Predictor, # the loaded model
                   root:str|Path|None=None, # folder relative paths are relative to
                   crops=None): # already decoded `load_crops(paths)` result, to overlap decoding with inference
     "One row per path: `{'path', 'label', 'score', 'topk', 'error'}`; unreadable images get an `error` and no label."
-    x, errs = crops if crops is not None else load_crops(paths, predictor.size, pool, root)
+    x, errs = crops if crops is not None else load_crops(paths, predictor.size, pool, root, predictor.framing)
     dec = iter(decode_logits(predictor(x)[0], predictor.labels, top_k) if len(x) else [])
     return [{"path": str(p), **(next(dec) if e is None else {"label": None, "score": None, "topk": None}), "error": e}
             for p, e in zip(paths, errs)]
@@ -188,7 +191,7 @@ def predict_paths(predictor:Predictor, # the loaded model
         if total: bar.update(min(total, n_old))
         pending = deque()
         for b in _batches(_todo(iter(paths), done), batch_size):
-            pending.append((b, ahead.submit(load_crops, b, predictor.size, pool, root)))
+            pending.append((b, ahead.submit(load_crops, b, predictor.size, pool, root, predictor.framing)))
             if len(pending) < 2: continue
             new, errors = _write(f, bar, predictor, pending.popleft(), top_k, new, errors)
         while pending: new, errors = _write(f, bar, predictor, pending.popleft(), top_k, new, errors)

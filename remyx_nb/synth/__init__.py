@@ -260,7 +260,7 @@ def cli_generate(p:argparse.ArgumentParser):
     "Arguments of `remyx-nb generate`; returns the function that runs it."
     p.add_argument("spec", help="spec.yaml made by `remyx-nb spec`")
     p.add_argument("-o", "--out", required=True, help="output folder (resumed if it holds this run, refused if it holds another)")
-    p.add_argument("--generator", default="procedural", help=f"one of {', '.join(GENERATORS)}, or several separated by commas")
+    p.add_argument("--generator", default="procedural", help=f"one of {', '.join(GENERATORS)}, or several joined by , or + (e.g. augment+composite)")
     p.add_argument("--per-class", type=int, help="images per class, all generators together (default: the spec's budget)")
     p.add_argument("--seed-images", help="folder of real photos, one sub-folder per class (composite, augment, diffusers img2img)")
     p.add_argument("--shots", type=int, help="use at most this many seed photos per class (the few-shot route)")
@@ -281,7 +281,7 @@ def cli_generate(p:argparse.ArgumentParser):
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     def run(a):
         spec = load_spec(a.spec)
-        gens = [g.strip() for g in a.generator.split(",") if g.strip()]
+        gens = [g.strip() for g in a.generator.replace("+", ",").split(",") if g.strip()]  # "augment,composite" or "augment+composite"
         for name, v in (("--seed-images", a.seed_images), ("--backgrounds", a.backgrounds), ("--real", a.real)):
             if v is not None and not Path(v).is_dir(): raise RemyxError(f"{name} folder {v} does not exist; pass a folder of images.")
         if a.shots is not None and a.shots < 1: raise RemyxError("--shots must be at least 1.")

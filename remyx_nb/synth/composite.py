@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np, cv2
 from PIL import Image
-from ..core import RemyxError, CorruptImage, list_images
+from ..core import RemyxError, CorruptImage, list_images, image_folder, draw_shots
 from .base import Generator, Sample
 
 # %% auto #0
@@ -303,19 +303,23 @@ def finish(img:np.ndarray, rng:np.random.Generator):
 # %% ../../nbs/01b_synth_composite.ipynb #fd93c547
 def seed_photos(seed_dir:str|Path, # folder with a sub-folder per class
                 labels:list, # classes that need photos
-                shots:int|None=None, # keep at most this many per class
+                shots:int|None=None, # keep at most this many per class: the same photos `train --shots K --seed S` draws
                 seed:int=0,
                 optional:tuple=()): # classes that may lack photos
-    "`{label: [path, ...]}` of the seed photos to use."
-    seed_dir = Path(seed_dir)
+    "`{label: [absolute path, ...]}` of the seed photos to use."
+    seed_dir = Path(seed_dir).resolve()
     if not seed_dir.is_dir(): raise RemyxError(f"Seed-image folder {seed_dir} does not exist; pass a folder with one sub-folder of photos per class.")
+    drawn = None
+    if shots:  # `core.draw_shots` over every class of the folder, as the trainer draws from it
+        classes, items = image_folder(seed_dir)
+        drawn = {}
+        for j in draw_shots([i for _, i in items], shots, seed): drawn.setdefault(classes[items[j][1]], []).append(items[j][0])
     out = {}
-    for i, lab in enumerate(labels):
-        files = list_images(seed_dir/lab) if (seed_dir/lab).is_dir() else []
+    for lab in labels:
+        files = (drawn.get(lab, []) if drawn is not None else list_images(seed_dir/lab) if (seed_dir/lab).is_dir() else [])
         if not files:
             if lab in optional: continue
             raise RemyxError(f"{seed_dir/lab} has no photos; add a few photos of {lab!r} there (or remove the class from the spec).")
-        if shots: files = [files[j] for j in sorted(np.random.default_rng([seed, i]).permutation(len(files))[:shots])]
         out[lab] = files
     return out
 
