@@ -7,10 +7,11 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/cli.html.md"""
 # %% ../nbs/07_cli.ipynb #3dde917d
 from __future__ import annotations
 import argparse, importlib, sys
+from pathlib import Path
 from .core import RemyxError
 
 # %% auto #0
-__all__ = ['COMMANDS', 'main']
+__all__ = ['COMMANDS', 'RESUMES', 'interrupted_note', 'main']
 
 # %% ../nbs/07_cli.ipynb #31c2ffee
 COMMANDS = {
@@ -26,6 +27,8 @@ COMMANDS = {
 }
 
 # %% ../nbs/07_cli.ipynb #2dbff8de
+RESUMES = {"generate", "predict"}  # rerun, these skip the work they finished; every other command starts over
+
 def _parser(argv):
     p = argparse.ArgumentParser(prog="remyx-nb", description="From a one-sentence request to a model on an OAK camera.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -37,10 +40,21 @@ def _parser(argv):
             sp.set_defaults(_run=getattr(importlib.import_module(mod), f"cli_{name}")(sp))
     return p
 
+def interrupted_note(cmd:str|None, # the command that was running
+                     out:str|None=None, # its -o folder or file, when it has one
+                     said:str=""): # what the command itself said when it stopped (e.g. which run folder it kept)
+    "The one line `remyx-nb` prints on Ctrl-C: what was kept, and whether the same command resumes."
+    if said: note = said
+    elif cmd in RESUMES: note = "finished files are kept and the same command resumes where it stopped"
+    else:
+        kept = f"partial files are kept in {out}; " if out and Path(out).exists() else ""
+        note = f"{kept}{cmd or 'remyx-nb'} does not resume: the same command starts over"
+    return f"remyx-nb{' ' + cmd if cmd else ''}: interrupted; {note}."
+
 def main(argv:list[str]|None=None): # arguments, default `sys.argv[1:]`
     "Entry point of the `remyx-nb` console script; returns the exit status."
     argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in argv
+    debug, args = "--debug" in argv, None
     try:
         args = _parser(argv).parse_args(argv)
         if not getattr(args, "_run", None): _parser([]).print_help(); return 0 if not argv else 2
@@ -49,7 +63,8 @@ def main(argv:list[str]|None=None): # arguments, default `sys.argv[1:]`
     except RemyxError as e:
         if debug: raise
         print(f"remyx-nb: error: {e}", file=sys.stderr); return 2
-    except KeyboardInterrupt:
-        print("remyx-nb: interrupted; finished files are kept and the same command resumes.", file=sys.stderr); return 130
+    except KeyboardInterrupt as e:
+        if debug: raise
+        print(interrupted_note(getattr(args, "command", None), getattr(args, "out", None), str(e)), file=sys.stderr); return 130
 
 if __name__ == "__main__" and "__file__" in globals(): sys.exit(main())  # `python -m remyx_nb.cli`, not a notebook kernel

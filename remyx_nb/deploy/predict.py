@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
 from ..core import RemyxError, CorruptImage, read_json, atomic_write_json, list_images, load_rgb, frame_image, IMG_EXTS
+from tqdm import tqdm  # the text bar: tqdm.auto's widget bar warns in kernels without ipywidgets
 
 # %% auto #0
 __all__ = ['Predictor', 'decode_logits', 'load_crops', 'predict_batch', 'iter_paths', 'predict_paths', 'read_predictions',
@@ -165,7 +166,6 @@ def _todo(paths, done:set):
         if p not in done: done.add(p); yield p
 
 def _progress(total, on):
-    from tqdm.auto import tqdm
     return tqdm(total=total, unit="img", disable=not on, desc="predict", mininterval=1.0)
 
 def predict_paths(predictor:Predictor, # the loaded model

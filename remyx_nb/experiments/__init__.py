@@ -8,7 +8,12 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/experiments.html.md"""
 __all__ = []
 
 # %% ../../nbs/08_experiments.ipynb #1e9ff300
-from .reports import (task_spec, real_splits, shots_folder, parse_generators, synth_set, run_arm,
-                                          linear_probe, summarise, plot_accuracy_vs_shots, correctness, paired_test,
-                                          synthetic_gain, best_row, experiment_notebook, demo_params)
-from .runner import run_notebook
+import importlib
+_LAZY = {**{n: "reports" for n in ("task_spec", "real_splits", "shots_folder", "parse_generators", "synth_set", "run_arm",
+                                   "linear_probe", "summarise", "plot_accuracy_vs_shots", "correctness", "paired_test",
+                                   "synthetic_gain", "best_row", "experiment_notebook", "demo_params")},
+         "run_notebook": "runner"}
+
+def __getattr__(name): # a re-exported name, loaded from its module on first use
+    if name not in _LAZY: raise AttributeError(f"module 'remyx_nb.experiments' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"remyx_nb.experiments.{_LAZY[name]}"), name)

@@ -6,9 +6,9 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/reports.html.md"""
 
 # %% ../../nbs/08b_reports.ipynb #ea0c9c9b
 from __future__ import annotations
-import argparse, json, os, sys, time
+import argparse, json, os, sys, time, warnings
 from pathlib import Path
-import numpy as np
+import numpy as np, pandas as pd
 from ..core import RemyxError, image_folder, read_json, atomic_write_json
 from ..core import new_run_dir
 from ..spec import parse_request
@@ -21,9 +21,10 @@ from .runner import run_notebook
 
 # %% auto #0
 __all__ = ['DEMO_REQUEST', 'DEMO_CONCEPTS', 'HELD_OUT_SEED', 'NEEDS_PHOTOS', 'USES_PHOTOS', 'task_spec', 'real_splits',
-           'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm', 'linear_probe', 'summarise',
-           'plot_accuracy_vs_shots', 'correctness', 'paired_test', 'synthetic_gain', 'best_row', 'experiment_notebook',
-           'demo_params', 'cli_demo']
+           'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm', 'count_arms', 'ArmProgress',
+           'linear_probe', 'summarise', 'report_words', 'plot_accuracy_vs_shots', 'correctness', 'paired_test',
+           'paired_difference', 'gain_verdict', 'synthetic_gain', 'best_row', 'show_table', 'parameters_table',
+           'parity_table', 'benchmark_table', 'plain_summary', 'experiment_notebook', 'demo_params', 'cli_demo']
 
 # %% ../../nbs/08b_reports.ipynb #b5e504be
 DEMO_REQUEST = "Our warehouse robot must tell ladders, boxes, pallets and traffic cones from an empty floor, on an OAK-D"
@@ -108,6 +109,29 @@ def run_arm(arm:str, # name shown in the tables, e.g. "synthetic + real"
                 macro_f1=m["macro_f1"], n_train=tm.get("n_train"), train_s=round(t_train, 1), kept=tm.get("kept"),
                 model_dir=str(out/"model"), eval_dir=str(out/"eval"))
 
+# %% ../../nbs/08b_reports.ipynb #3f15f4bf
+def count_arms(shots:list, # real shots per class, 0 for synthetic only
+               seeds:list, generator:str):
+    "Results rows `synthetic_to_real` makes: synthetic only at k = 0 (when the generators need no photos), else real only, synthetic + real and the linear probe."
+    no_photos = 0 if any(g in NEEDS_PHOTOS for g in parse_generators(generator)) else 1
+    return len(seeds)*sum(no_photos if str(k) == "0" else 3 for k in shots)
+
+def _clock(s): return f"{int(s)//3600}:{int(s)//60%60:02d}:{int(s)%60:02d}" if s >= 3600 else f"{int(s)//60}:{int(s)%60:02d}"
+
+class ArmProgress:
+    "Print one line per finished arm (name, k, seed, accuracy, elapsed time, time left) and return the row."
+    def __init__(self, total:int, # arms the run will make
+                 file=None): # where lines go; default: sys.stdout at print time
+        self.total, self.done, self.file, self.t0 = total, 0, file, time.perf_counter()
+    def __call__(self, row:dict): # a results row (`run_arm`'s, or a probe row)
+        self.done += 1
+        el = time.perf_counter() - self.t0
+        left = el/self.done*(self.total - self.done)
+        eta = f"about {_clock(left)} left" if self.done < self.total else "all arms done"
+        print(f"[{self.done}/{self.total}] {row['arm']}, k={row['k']}, seed {row['seed']}: accuracy {row['accuracy']:.3f}"
+              f" | elapsed {_clock(el)}, {eta}", file=self.file or sys.stdout, flush=True)
+        return row
+
 # %% ../../nbs/08b_reports.ipynb #c6b67647
 _EMB = {}
 
@@ -132,7 +156,6 @@ def linear_probe(train_dir:str|Path, # folder `<class>/<image>` (e.g. a k-shot f
 # %% ../../nbs/08b_reports.ipynb #e1f4a9de
 def summarise(rows:list): # results rows from `run_arm` (and probe rows)
     "Mean accuracy, CI and macro-F1 per arm and k, over seeds."
-    import pandas as pd
     df = pd.DataFrame(rows)
     g = df.groupby(["arm", "k"], sort=False)
     out = g.agg(accuracy=("accuracy", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
@@ -141,17 +164,24 @@ def summarise(rows:list): # results rows from `run_arm` (and probe rows)
 
 def _kpos(k): return 10**9 if str(k) == "all" else int(k)
 
+def report_words(standin:bool): # True when the test set is procedural stand-ins
+    "How a report names its test set, its photos and its shots: real ones, or the procedural stand-ins that replace them."
+    if standin: return dict(test_set="stand-in (procedural) test set", photos="stand-in (procedural) images", shots="stand-in shots per class")
+    return dict(test_set="real test set", photos="real photos", shots="real shots per class")
+
 def plot_accuracy_vs_shots(summary, # the frame `summarise` returns
                            path:str|Path|None=None, # also save a PNG here
-                           title:str="Accuracy on real photos vs real shots per class"):
+                           title:str="Accuracy vs real shots per class",
+                           ylabel:str="accuracy", # e.g. "accuracy (real test set)"
+                           xlabel:str="real shots per class"):
     "Accuracy (with 95% CI bars) against real shots per class, one line per arm."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: only the reports draw
     ks = sorted({str(k) for k in summary["k"]}, key=_kpos)
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for arm, d in summary.groupby("arm", sort=False):
         d = d.assign(x=[ks.index(str(k)) for k in d["k"]]).sort_values("x")
         ax.errorbar(d["x"], d["accuracy"], yerr=[d["accuracy"]-d["ci_low"], d["ci_high"]-d["accuracy"]], marker="o", capsize=3, label=arm)
-    ax.set_xticks(range(len(ks)), ks); ax.set_xlabel("real shots per class"); ax.set_ylabel("accuracy (real test set)")
+    ax.set_xticks(range(len(ks)), ks); ax.set_xlabel(xlabel); ax.set_ylabel(ylabel)
     ax.set_title(title); ax.grid(alpha=.3); ax.legend(fontsize=8)
     fig.tight_layout()
     if path: fig.savefig(path, dpi=110)
@@ -168,29 +198,120 @@ def paired_test(row_a:dict, row_b:dict): # two results rows on the same test set
     return {"a": f"{row_a['arm']} (k={row_a['k']}, seed {row_a['seed']})", "b": f"{row_b['arm']} (k={row_b['k']}, seed {row_b['seed']})",
             **mcnemar(correctness(row_a["eval_dir"]), correctness(row_b["eval_dir"]))}
 
+# %% ../../nbs/08b_reports.ipynb #dc7b0323
+def paired_difference(correct_a, # per-image correctness of arm A (e.g. synthetic + real), images × seeds pooled
+                      correct_b, # arm B's on the same images and seeds, in the same order
+                      n_boot:int=4000, seed:int=0, level:float=0.95):
+    "Mean paired difference A − B in accuracy, its bootstrap interval and McNemar's exact p."
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if not a.size: raise RemyxError("A paired test needs at least one test image scored by both arms.")
+    m = mcnemar(a, b); n = a.size
+    # a bootstrap mean of differences in {-1, 0, +1} depends only on how many of each it draws: multinomial counts
+    counts = np.random.default_rng(seed).multinomial(n, [m["only_a"]/n, 1 - (m["only_a"] + m["only_b"])/n, m["only_b"]/n], size=n_boot)
+    means = (counts[:, 0] - counts[:, 2])/n
+    q = (1 - level)/2
+    return dict(diff=(m["only_a"] - m["only_b"])/n, diff_ci_low=float(np.quantile(means, q)), diff_ci_high=float(np.quantile(means, 1 - q)),
+                p_value=m["p_value"], n_paired=n, only_a=m["only_a"], only_b=m["only_b"])
+
+def gain_verdict(d:dict, # a `paired_difference`
+                 alpha:float=0.05):
+    "'synthetic data helped', 'synthetic data hurt' or 'no measurable difference'."
+    sure = d["diff_ci_low"] > 0 or d["diff_ci_high"] < 0 or d["p_value"] < alpha
+    if sure and d["diff"] > 0: return "synthetic data helped"
+    if sure and d["diff"] < 0: return "synthetic data hurt"
+    return "no measurable difference"
+
 # %% ../../nbs/08b_reports.ipynb #cb74594d
-def synthetic_gain(summary): # the frame `summarise` returns
-    "Per k: synthetic + real vs real only and vs the linear probe (mean accuracy), and a sentence saying which won."
-    import pandas as pd
+def _correct(row): return np.asarray(row["correct"], bool) if "correct" in row else correctness(row["eval_dir"])
+
+def synthetic_gain(summary, # the frame `summarise` returns
+                   rows:list, # the results rows: per-image correctness from each `eval_dir` (or a `correct` array)
+                   test_set:str="real test set", # how the report names its test set
+                   alpha:float=0.05):
+    "Per k: synthetic + real vs real only (paired per image and seed, pooled over seeds) and vs the linear probe, and a sentence saying which won."
     acc = {(r.arm, str(r.k)): r.accuracy for r in summary.itertuples()}
-    rows = []
-    for k in sorted({str(k) for a, k in acc if a == "synthetic + real"}, key=_kpos):
-        mix, real, probe = acc[("synthetic + real", k)], acc.get(("real only", k)), acc.get(("linear probe", k))
-        rows.append(dict(k=k, synthetic_plus_real=mix, real_only=real, linear_probe=probe,
-                         vs_real_only=None if real is None else round(mix - real, 4), vs_probe=None if probe is None else round(mix - probe, 4)))
-    df = pd.DataFrame(rows)
-    def _say(r):
-        d = r.vs_real_only
-        how = "helped" if d > 0 else "did not help" if d < 0 else "made no difference"
-        return f"k={r.k}: synthetic data {how} ({r.synthetic_plus_real:.3f} vs {r.real_only:.3f} real only, {d:+.3f}; linear probe {r.linear_probe:.3f}, {r.vs_probe:+.3f})."
-    return df, [_say(r) for r in df.itertuples() if r.vs_real_only is not None and r.vs_probe is not None]
+    recs, said = [], []
+    for k in sorted({str(r["k"]) for r in rows if r["arm"] == "synthetic + real"}, key=_kpos):
+        pairs = [(m, r) for m in rows if m["arm"] == "synthetic + real" and str(m["k"]) == k
+                 for r in rows if r["arm"] == "real only" and str(r["k"]) == k and r["seed"] == m["seed"]]
+        if not pairs: continue
+        d = paired_difference(np.concatenate([_correct(m) for m, _ in pairs]), np.concatenate([_correct(r) for _, r in pairs]))
+        mix, real, probe = acc[("synthetic + real", k)], acc[("real only", k)], acc.get(("linear probe", k))
+        verdict = gain_verdict(d, alpha)
+        recs.append(dict(k=k, synthetic_plus_real=mix, real_only=real, vs_real_only=round(d["diff"], 4),
+                         diff_ci_low=round(d["diff_ci_low"], 4), diff_ci_high=round(d["diff_ci_high"], 4), p_value=round(d["p_value"], 4),
+                         n_paired=d["n_paired"], seeds=len(pairs), verdict=verdict,
+                         linear_probe=probe, vs_probe=None if probe is None else round(mix - probe, 4)))
+        probe_txt = "" if probe is None else f"; linear probe {probe:.3f}"
+        said.append(f"k={k}: {verdict}: {mix:.3f} vs {real:.3f} real only, {d['diff']:+.3f} [{d['diff_ci_low']:+.3f}, "
+                    f"{d['diff_ci_high']:+.3f}], McNemar p = {d['p_value']:.2g}{probe_txt} ({test_set}, {d['n_paired']} paired "
+                    f"images over {len(pairs)} seed{'s' if len(pairs) > 1 else ''}).")
+    return pd.DataFrame(recs), said
 
 # %% ../../nbs/08b_reports.ipynb #74ed28ba
 def best_row(rows:list, summary): # results rows and their summary
-    "The results row of the best arm (highest mean accuracy), lowest seed."
-    best = summary.assign(kp=[_kpos(k) for k in summary["k"]]).sort_values(["accuracy", "kp"], ascending=[False, True]).iloc[0]
+    "The results row of the best trained arm (highest mean accuracy), lowest seed; reference rows without a model are skipped."
+    trained = {(r["arm"], str(r["k"])) for r in rows if r.get("model_dir")}
+    if not trained: raise RemyxError("This run trained no model to compile; give shots with k > 0, or a generator that needs no photos.")
+    s = summary[[(a, str(k)) in trained for a, k in zip(summary["arm"], summary["k"])]]
+    best = s.assign(kp=[_kpos(k) for k in s["k"]]).sort_values(["accuracy", "kp"], ascending=[False, True]).iloc[0]
     cands = [r for r in rows if r["arm"] == best["arm"] and str(r["k"]) == str(best["k"]) and r.get("model_dir")]
     return min(cands, key=lambda r: r["seed"])
+
+# %% ../../nbs/08b_reports.ipynb #b75d9494
+def show_table(df, # a frame to show in a report
+               caption:str="", # e.g. "Table 1. Accuracy per arm ..."
+               precision:int=3):
+    "The frame as a report table: a caption, no index, `precision` decimals, a dash for a missing number."
+    return (df.style.hide(axis="index").format(precision=precision, na_rep="–").set_caption(caption)
+            .set_table_attributes('class="dataframe"'))
+
+def parameters_table(params:dict): # name -> value
+    "The run's parameters as a two-column table (the report hides the parameters cell)."
+    return pd.DataFrame({"parameter": list(params), "value": [json.dumps(v) if not isinstance(v, str) else v or '""' for v in params.values()]})
+
+def parity_table(parity:dict): # the compiler's parity.json
+    "One row per backend: agreement with PyTorch on the test images, largest logit difference, accuracy."
+    df = pd.DataFrame.from_dict(parity.get("backends", {}), orient="index").rename_axis("backend").reset_index()
+    return df.round(4)
+
+def benchmark_table(bench:dict): # the compiler's benchmark.json
+    "One row per runtime: batch-1 latency, throughput and speed-up against PyTorch eager."
+    df = pd.DataFrame.from_dict(bench.get("runtimes", {}), orient="index").rename_axis("runtime").reset_index()
+    if bench.get("speedup_vs_torch"): df["speedup_vs_torch"] = [bench["speedup_vs_torch"].get(r) for r in df["runtime"]]
+    return df.round(2)
+
+# %% ../../nbs/08b_reports.ipynb #843b7665
+def plain_summary(m:dict): # the metrics `synthetic_to_real` records
+    "A plain-language summary of a synthetic-to-real run (Markdown): the question, the winner, the confidence, the next step."
+    words, gain = report_words(m["standin_real"]), m.get("synthetic_gain") or []
+    ks = ", ".join(str(k) for k in m["shots"])
+    out = [f"**The question.** Do {m['images_per_class']} {' + '.join(m['generator'])} images per class help a {len(m['classes'])}-class model "
+           f"({', '.join(m['classes'])}) trained with {ks} {words['shots']}? Every arm is measured on the {words['test_set']}"
+           f" ({m['n_test']} images; seed{'s' if len(m['seeds']) > 1 else ''} {', '.join(map(str, m['seeds']))})."]
+    b = m["best"]
+    others = sorted((r for r in m["results"] if r["arm"] != "linear probe" and (r["arm"], str(r["k"])) != (b["arm"], str(b["k"]))),
+                    key=lambda r: -r["accuracy"])
+    nxt_best = f"; next best trained arm: {others[0]['arm']}, k={others[0]['k']}, {others[0]['accuracy']:.3f}" if others else ""
+    out.append(f"- **Best trained model:** {b['arm']}, k={b['k']} (seed {b['seed']}): accuracy {b['accuracy']:.3f} "
+               f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}] (95 % interval){nxt_best}. Compiled to {', '.join(m['compile_targets'])} in `{m['compiled_dir']}`.")
+    out += [f"- {s}" for s in m.get("verdict") or ["No synthetic + real arm in this run, so nothing says whether synthetic data helps."]]
+    probes = [r for r in m["results"] if r["arm"] == "linear probe"]
+    if probes:
+        p = max(probes, key=lambda r: r["accuracy"])
+        side = "above" if p["accuracy"] > b["accuracy"] else "below" if p["accuracy"] < b["accuracy"] else "level with"
+        out.append(f"- **Linear probe** (a reference on frozen features, not a deployable model): best {p['accuracy']:.3f} at k={p['k']}, {side} the best trained model.")
+    helped = [g["k"] for g in gain if g["verdict"] == "synthetic data helped"]
+    hurt = [g["k"] for g in gain if g["verdict"] == "synthetic data hurt"]
+    if m["standin_real"]: nxt = ("these are procedural stand-ins, so this run checks the pipeline, not accuracy on real photos. For the real "
+                                "answer give your photos: `remyx-nb demo --real-dir PHOTOS` (with `PHOTOS/train/<class>/` and `PHOTOS/test/<class>/`).")
+    elif helped: nxt = f"keep the synthetic images (they helped at k={', '.join(map(str, helped))}) and deploy the compiled model; more seeds would firm up the gain."
+    elif hurt: nxt = f"train on real photos only: these synthetic images cost accuracy at k={', '.join(map(str, hurt))}; try another generator before making more."
+    elif gain: nxt = ("synthetic images made no measurable difference at this test-set size. To tell the arms apart, add test photos or seeds "
+                      "(`--seeds 0,1,2`), or try another generator; the compiled model is ready to try meanwhile.")
+    else: nxt = "add shots above 0 to compare synthetic + real with real only."
+    out.append(f"- **Next:** {nxt}")
+    return "\n".join(out)
 
 # %% ../../nbs/08b_reports.ipynb #2822efa8
 def experiment_notebook(name:str="synthetic_to_real"): # notebook in `nbs/experiments/`
@@ -224,14 +345,17 @@ def cli_demo(p:argparse.ArgumentParser):
         params = demo_params(a.real_dir, a.generator, a.images_per_class, a.shots, a.seeds, not a.no_blob)
         out = new_run_dir(a.runs_dir, "demo")
         src = f"your photos in {params['real_dir']}" if params["real_dir"] else "built-in procedural stand-ins (no photos needed)"
-        print(f"remyx-nb demo will: make {params['images_per_class']} {params['generator']} images per class; train synthetic-only, "
-              f"real-only and synthetic+real models for shots {params['shots']} (seeds {params['seeds']}); evaluate them on {src}; "
-              f"compile the best to {', '.join(params['compile_targets'])}.\nReport: {out/'synthetic_to_real.html'}", flush=True)
+        arms = ("synthetic-only, " if 0 in params["shots"] else "") + "real-only and synthetic + real models (a linear probe beside each)"
+        print(f"remyx-nb demo will: make {params['images_per_class']} {params['generator']} images per class; train {arms} "
+              f"for shots {', '.join(map(str, params['shots']))} (seeds {', '.join(map(str, params['seeds']))}); evaluate them on {src}; "
+              f"compile the best trained model to {', '.join(params['compile_targets'])}. One line per finished arm follows.\n"
+              f"Report: {out/'synthetic_to_real.html'}", flush=True)
         t0 = time.time()
-        run_notebook(nb, params, out_dir=out, progress=True)
+        run_notebook(nb, params, out_dir=out, echo=True)
         m = read_json(out/"metrics.json")
         b = m["best"]
-        print(f"Done in {time.time()-t0:.0f}s. Best: {b['arm']} (k={b['k']}) accuracy {b['accuracy']:.3f}. "
-              f"Compiled model: {m['compiled_dir']}. Report: {out/'synthetic_to_real.html'}")
+        for v in m.get("verdict") or []: print(v)
+        print(f"Done in {time.time()-t0:.0f}s. Best trained model: {b['arm']} (k={b['k']}, seed {b['seed']}) accuracy {b['accuracy']:.3f} "
+              f"on the {report_words(m['standin_real'])['test_set']}. Compiled model: {m['compiled_dir']}. Report: {out/'synthetic_to_real.html'}")
         return 0
     return run

@@ -6,13 +6,14 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/runner.html.md"""
 
 # %% ../../nbs/08a_runner.ipynb #d620acdc
 from __future__ import annotations
-import argparse, os, sys, tempfile, time, importlib.metadata as md
+import argparse, logging, os, sys, tempfile, time, warnings, importlib.metadata as md
 from pathlib import Path
 import yaml
 from ..core import RemyxError, atomic_write_text, new_run_dir
 
 # %% auto #0
-__all__ = ['notebook_parameters', 'parse_param_value', 'check_parameters', 'pip_freeze', 'render_html', 'run_notebook', 'cli_run']
+__all__ = ['notebook_parameters', 'parse_param_value', 'check_parameters', 'pip_freeze', 'notebook_title', 'render_html',
+           'run_notebook', 'quiet_progress', 'cli_run']
 
 # %% ../../nbs/08a_runner.ipynb #cb4b5f3b
 def notebook_parameters(nb_path:str|Path): # an .ipynb file
@@ -49,11 +50,24 @@ def pip_freeze():
     return "\n".join(sorted({f"{d.metadata['Name']}=={d.version}" for d in md.distributions() if d.metadata["Name"]}, key=str.lower)) + "\n"
 
 # %% ../../nbs/08a_runner.ipynb #fb8db2ae
-def render_html(nb_path:str|Path): # an executed notebook
+def notebook_title(nb_path:str|Path): # an .ipynb file
+    "The text of the notebook's first `# ` heading, else its file name."
+    import nbformat
+    for c in nbformat.read(str(nb_path), as_version=4).cells:
+        if c.cell_type == "markdown":
+            for line in c.source.splitlines():
+                if line.startswith("# "): return line[2:].strip()
+    return Path(nb_path).stem
+
+def render_html(nb_path:str|Path, # an executed notebook
+                title:str|None=None, # the page's <title>; default: the notebook's first heading
+                hide_code:bool=False): # leave code cells out (their outputs stay)
     "Write `nb_path` as HTML next to it (nbconvert, outputs kept); returns the HTML path."
     from nbconvert import HTMLExporter
     import nbformat
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(nb_path), as_version=4))
+    ex = HTMLExporter(exclude_input=hide_code, exclude_input_prompt=hide_code, exclude_output_prompt=hide_code)
+    body, _ = ex.from_notebook_node(nbformat.read(str(nb_path), as_version=4),
+                                    resources={"metadata": {"name": title or notebook_title(nb_path)}})
     return atomic_write_text(Path(nb_path).with_suffix(".html"), body)
 
 def run_notebook(notebook:str|Path, # the .ipynb to run
@@ -62,8 +76,10 @@ def run_notebook(notebook:str|Path, # the .ipynb to run
                  name:str|None=None, # run-folder suffix (default: the notebook's name)
                  runs_dir:str|Path="papermill_runs", # parent of run folders
                  html:bool=True, # also render the executed notebook to HTML
-                 progress:bool=False, # papermill's progress bar
-                 out_dir:str|Path|None=None): # an empty folder made by the caller (default: a new one under `runs_dir`)
+                 progress:bool=False, # papermill's per-cell progress bar
+                 out_dir:str|Path|None=None, # an empty folder made by the caller (default: a new one under `runs_dir`)
+                 echo:bool=False, # stream what the notebook prints to this process's stdout while it runs
+                 hide_code:bool=True): # leave code cells out of the HTML report
     "Execute `notebook` with papermill into a new run folder; returns the folder. Raises `RemyxError` if a cell fails."
     import papermill as pm
     notebook = Path(notebook)
@@ -81,22 +97,37 @@ def run_notebook(notebook:str|Path, # the .ipynb to run
     atomic_write_text(out_dir/"params.yaml", yaml.safe_dump({"notebook": str(notebook), "parameters": merged}, sort_keys=False))
     atomic_write_text(out_dir/"pip-freeze.txt", pip_freeze())
     out_nb = out_dir/notebook.name
+    title = f"{notebook_title(notebook)} ({out_dir.name})"
     old = os.environ.get("REMYX_RUN_DIR")
     os.environ["REMYX_RUN_DIR"] = str(out_dir.resolve())
     t0 = time.time()
     try:
         pm.execute_notebook(str(notebook), str(out_nb), parameters=merged, cwd=str(notebook.parent.resolve()),
-                            progress_bar=progress, kernel_name="python3", log_output=False)
+                            progress_bar=progress, kernel_name="python3", log_output=False,
+                            stdout_file=sys.stdout if echo else None, extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except pm.PapermillExecutionError as e:
-        if html: render_html(out_nb)
+        if html: render_html(out_nb, title, hide_code)
         msg = str(e.evalue).strip().splitlines()[0] if str(e.evalue).strip() else ""
         raise RemyxError(f"{notebook.name} failed in cell {e.exec_count}: {e.ename}: {msg} (partial report kept in {out_dir}).") from None
+    except KeyboardInterrupt:
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the cancelled cell's task would log its traceback at exit
+        raise KeyboardInterrupt(f"the partial run folder {out_dir} is kept; a run does not resume (the same command starts a new run folder)") from None
     finally:
         if old is None: os.environ.pop("REMYX_RUN_DIR", None)
         else: os.environ["REMYX_RUN_DIR"] = old
-    if html: render_html(out_nb)
+    if html: render_html(out_nb, title, hide_code)
     atomic_write_text(out_dir/"run.yaml", yaml.safe_dump({"seconds": round(time.time()-t0, 1), "status": "ok"}))
     return out_dir
+
+# %% ../../nbs/08a_runner.ipynb #48f24561
+def quiet_progress():
+    "In a report's kernel: tqdm's plain bars without the 'IProgress not found' warning; rich's (NNCF's) progress prints nothing."
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # it fires once, when tqdm.autonotebook is first imported
+        import tqdm.autonotebook  # noqa: F401  (deferred: only report kernels need it)
+    try: import rich  # deferred: it comes with nncf, which a bare install may lack
+    except ImportError: return
+    rich.reconfigure(force_jupyter=False, quiet=True)
 
 # %% ../../nbs/08a_runner.ipynb #07b960e2
 def cli_run(p:argparse.ArgumentParser):
@@ -107,10 +138,11 @@ def cli_run(p:argparse.ArgumentParser):
     p.add_argument("--name", help="run-folder suffix (default: the notebook name)")
     p.add_argument("--runs-dir", default="papermill_runs", help="parent folder of run folders")
     p.add_argument("--no-html", action="store_true", help="skip the HTML render")
+    p.add_argument("--show-code", action="store_true", help="keep the code cells in the HTML report")
     def run(a):
         params = {k: parse_param_value(v) for k, v in a.param}
         print(f"Running {a.notebook} into {a.runs_dir}/ ...", file=sys.stderr)
-        d = run_notebook(a.notebook, params, a.params_file, a.name, a.runs_dir, html=not a.no_html, progress=sys.stderr.isatty())
-        print(d)
+        d = run_notebook(a.notebook, params, a.params_file, a.name, a.runs_dir, html=not a.no_html, echo=True, hide_code=not a.show_code)
+        print(d)  # the last line of stdout: the run folder
         return 0
     return run

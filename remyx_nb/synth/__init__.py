@@ -14,6 +14,7 @@ from ..core import RemyxError, atomic_write_json, atomic_write_text, list_images
 from .base import Generator, Sample, job_seed
 from .filter import filter_dataset
 from ..spec import load_spec
+from tqdm import tqdm  # the text bar: tqdm.auto's widget bar warns in kernels without ipywidgets
 
 # %% auto #0
 __all__ = ['GENERATORS', 'CONFIG', 'make_generator', 'plan_jobs', 'write_sample', 'read_manifest', 'write_manifest',
@@ -165,7 +166,6 @@ def generate(spec, # a `TaskSpec`
     finally: cv2.setNumThreads(threads)
 
 def _generate(spec, out, generators, per_class, seed, size, filter, real, workers, overwrite, progress, quality, **opts):
-    from tqdm.auto import tqdm
     t0 = time.time(); out = Path(out)
     gens = [generators] if isinstance(generators, str) else list(generators)
     for g in gens:
@@ -228,7 +228,6 @@ def _generate(spec, out, generators, per_class, seed, size, filter, real, worker
 
 def _run_jobs(objs, jobs, out, done, workers, quality, progress):
     "Make `jobs`, appending each finished image's record to the manifest (and to `done`)."
-    from tqdm.auto import tqdm
     with open(out/"metadata.jsonl", "a", encoding="utf-8") as man, tqdm(total=len(jobs), desc="generate", disable=not progress or not jobs, unit="img") as bar:
         def record(r):
             man.write(json.dumps(r) + "\n"); done[r["file_name"]] = r; bar.update(1)

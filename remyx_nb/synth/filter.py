@@ -12,6 +12,7 @@ import numpy as np
 from ..core import RemyxError, load_rgb, eval_crop
 from ..backbones import create_backbone, to_tensor
 from .composite import seed_photos
+from tqdm import tqdm  # the text bar: tqdm.auto's widget bar warns in kernels without ipywidgets
 
 # %% auto #0
 __all__ = ['near_duplicates', 'disagreements', 'embedder', 'filter_dataset']
@@ -93,7 +94,6 @@ def filter_dataset(out:str|Path, # dataset root
                    cache:dict|None=None): # {file name: embedding} kept between calls, so a second pass embeds only new files
     "Run both checks over a dataset; returns `(set of kept file names, report)`."
     import torch
-    from tqdm.auto import tqdm
     t0 = time.time(); torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
     recs = sorted(recs, key=lambda r: r["file_name"]); emb, engine = embedder(size, backbone); cache = {} if cache is None else cache
     def embed(paths):
