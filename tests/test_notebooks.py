@@ -15,4 +15,5 @@ def test_every_parameterised_notebook_has_ci_params():
 def test_papermill_run(nb, tmp_path):
     d = run_notebook(nb, CI.get(str(nb.relative_to(ROOT)), {}), runs_dir=tmp_path, html=True)
     assert (d/nb.name).is_file() and (d/nb.with_suffix(".html").name).is_file()
-    if (d/"metrics.json").exists(): json.loads((d/"metrics.json").read_text())
+    if (d/"metrics.json").exists():  # strict JSON: a bare NaN or Infinity is not JSON for most readers
+        json.loads((d/"metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"metrics.json holds {c}"))

@@ -84,13 +84,13 @@ def test_fewshot_route_on_real_photos(tmp_path, cli, shared_datasets):
     real = shared_datasets/"forklift_person"/"train"
     spec = _spec(tmp_path, ["forklift", "person"], request="tell forklifts from people in the aisle")
     out = tmp_path/"fewshot"
-    r = cli("generate", spec, "-o", out, "--generator", "augment,composite", "--seed-images", real, "--shots", 10,
+    r = cli("generate", spec, "-o", out, "--generator", "augment+composite", "--seed-images", real, "--shots", 10,  # the README form
             "--per-class", 200, "--no-filter", "--quiet")
     assert r.returncode == 0, r.stderr
     recs, summ = _check_dataset(out, ["forklift", "person"], 200)
     for lab in ("forklift", "person"):
         src = {r["source"] for r in recs if r["label"] == lab}
-        assert len(src) == 10 and all(Path(s).parent == real/lab for s in src)  # only the 10 shots, of the right class
+        assert len(src) == 10 and all(Path(s).parent == (real/lab).resolve() for s in src)  # only the 10 shots, of the right class
         assert summ["counts"][lab]["by_generator"] == {"augment": 100, "composite": 100}
     aug = next(r for r in recs if r["generator"] == "augment")
     assert aug["transform"]["applied"][0][0] == "RandomResizedCrop"

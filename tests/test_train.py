@@ -38,6 +38,10 @@ def test_model_folder_contract(forklift_model_dir):
     assert names[0] == "crop/head/C=1" and m["recipe"]["name"] in names   # the probe's recipe is always a candidate
     split = json.loads((d/"split.json").read_text())
     assert sum(len(v) for v in split["real"].values()) == 531
+    from remyx_nb.core import current_umask
+    for f in ("model.ckpt", "labels.json", "metrics.json", "split.json"):  # readable by others as the umask allows
+        assert (d/f).stat().st_mode & 0o777 == 0o666 & ~current_umask(), f
+        if f.endswith(".json"): json.loads((d/f).read_text(), parse_constant=lambda c: pytest.fail(f"{f} holds {c}"))
 
 
 def test_load_model_rebuilds_and_predicts_real_photos(forklift_model_dir, shared_datasets):
