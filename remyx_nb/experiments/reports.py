@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse, json, os, sys, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
-from ..core import RemyxError, image_folder, read_json, atomic_write_json
+import torch
+from ..core import RemyxError, image_folder, read_json, atomic_write_json, load_rgb, eval_crop
 from ..core import new_run_dir
 from ..spec import parse_request
 from ..synth import generate
 from ..data import k_shot
-from ..backbones import embed_images
-from ..train import train
+from ..backbones import create_backbone
+from ..train import train, extract_features
 from ..evaluate import evaluate, mcnemar
 from .runner import run_notebook
 
@@ -136,16 +137,19 @@ class ArmProgress:
 _EMB = {}
 
 def _embed_folder(folder, size):
+    "Raw pooled features of the centre crops, as `shared/tools/linear_probe_baseline.py` computes them (cached per folder)."
     key = (str(Path(folder).resolve()), size)
     if key not in _EMB:
         classes, items = image_folder(folder)
-        _EMB[key] = (classes, [p.name for p, _ in items], embed_images([p for p, _ in items], size=size), np.array([i for _, i in items]))
+        x = torch.from_numpy(np.stack([eval_crop(load_rgb(p), size) for p, _ in items]))
+        _EMB[key] = (classes, [p.name for p, _ in items], extract_features(create_backbone(), x, batch_size=8).numpy(),
+                     np.array([i for _, i in items]))
     return _EMB[key]
 
 def linear_probe(train_dir:str|Path, # folder `<class>/<image>` (e.g. a k-shot folder)
                  test_dir:str|Path, # REAL test photos
                  image_size:int=224, C:float=1.0):
-    "Accuracy of a logistic-regression probe on frozen backbone features, and its per-image correctness."
+    "Accuracy and per-image correctness of the linear probe every model is held against: LogisticRegression(C=1) on frozen centre-crop features."
     from sklearn.linear_model import LogisticRegression
     c_tr, _, X, y = _embed_folder(train_dir, image_size)
     c_te, _, Xt, yt = _embed_folder(test_dir, image_size)
