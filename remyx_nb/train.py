@@ -215,8 +215,8 @@ class _Prepared:
         "The head in the original feature space: `(W, b)` with `logits = X @ W.T + b`."
         return (coef @ self.V.T)*self.scale, intercept
 
-def _logreg(Z, y, w, C):
-    return LogisticRegression(C=C, solver="newton-cg", max_iter=200).fit(Z, y, sample_weight=w)  # exact and fast in ≤ N dims
+def _logreg(Z, y, w, C, tol=1e-4):
+    return LogisticRegression(C=C, solver="newton-cg", max_iter=200, tol=tol).fit(Z, y, sample_weight=w)  # exact and fast in ≤ N dims
 
 def cv_folds(y:np.ndarray, # labels of the real images
              seed:int=0, max_folds:int=5,
@@ -252,7 +252,7 @@ def fit_head(bank:dict, r:Recipe, y, w, n_classes:int):
     X = recipe_features(bank, r)
     if r.flip: Xa, y, w = np.concatenate([X, recipe_features(bank, r, True)]), np.tile(y, 2), np.tile(w, 2)
     else: Xa = X
-    P = _Prepared(Xa, r.depth); m = _logreg(P(Xa), y, w, r.C)
+    P = _Prepared(Xa, r.depth); m = _logreg(P(Xa), y, w, r.C, tol=1e-8)  # the model itself: solved to the optimum
     W, b = P.linear(m.coef_, m.intercept_)
     if len(m.classes_) == 2: W, b = np.stack([np.zeros_like(W[0]), W[0]]), np.array([0.0, b[0]])  # softmax([0, z]) = sigmoid(z)
     full_W, full_b = np.zeros((n_classes, W.shape[1])), np.full(n_classes, -1e4)  # a class with no image can never win

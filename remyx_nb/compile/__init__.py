@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from ..core import (RemyxError, CorruptImage, atomic_write_json, read_json, list_images, image_folder,
-                           load_rgb, frame_image, IMAGENET_MEAN, IMAGENET_STD)
+                           load_rgb, frame_image, current_umask, IMAGENET_MEAN, IMAGENET_STD)
 from .blob import check_blob_settings, ov2021_toolchain, compile_blob, make_nn_archive
 from ..data import ImageFolders
 from ..train import load_model
@@ -226,7 +226,9 @@ def _precheck(info, out_dir, overwrite, data, calib, int8, blob, shaves, cmx_sli
 def _reserve_out(out_dir:Path, overwrite:bool):
     _check_out(out_dir, overwrite)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    os.chmod(work, 0o777 & ~current_umask())  # mkdtemp makes 0700; the published folder follows the umask like mkdir
+    return work
 
 def _publish(work:Path, out_dir:Path):
     "Move the finished `work` folder to `out_dir`, replacing an old one only once the new one is complete."

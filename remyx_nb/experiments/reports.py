@@ -311,8 +311,8 @@ def plain_summary(m:dict): # the metrics `synthetic_to_real` records
                                 "answer give your photos: `remyx-nb demo --real-dir PHOTOS` (with `PHOTOS/train/<class>/` and `PHOTOS/test/<class>/`).")
     elif helped: nxt = f"keep the synthetic images (they helped at k={', '.join(map(str, helped))}) and deploy the compiled model; more seeds would firm up the gain."
     elif hurt: nxt = f"train on real photos only: these synthetic images cost accuracy at k={', '.join(map(str, hurt))}; try another generator before making more."
-    elif gain: nxt = ("synthetic images made no measurable difference at this test-set size. To tell the arms apart, add test photos or seeds "
-                      "(`--seeds 0,1,2`), or try another generator; the compiled model is ready to try meanwhile.")
+    elif gain: nxt = ("synthetic images made no measurable difference at this test-set size. To tell the arms apart, add test photos or "
+                      f"more seeds (this run used {len(m.get('seeds') or [])}), or try another generator; the compiled model is ready to try meanwhile.")
     else: nxt = "add shots above 0 to compare synthetic + real with real only."
     out.append(f"- **Next:** {nxt}")
     return "\n".join(out)
