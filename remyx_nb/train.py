@@ -426,7 +426,8 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
         times["total_s"] = time.perf_counter() - t0
         table = [{"recipe": r.name, **asdict(r), "cv_accuracy": float(a.mean()), "cv_log_loss": float(l.mean()),
                   "cv_accuracy_se": _corrected_se(a, k)} for r, (a, l) in scores.items()]
-        metrics = {**dm.summary(), "shots": shots, "seed": seed, "image_size": image_size, "backbone": backbone,
+        metrics = {**dm.summary(), "n_images": len(y), "n_real": int(real.sum()),  # the head is fit on all of them
+                   "shots": shots, "seed": seed, "image_size": image_size, "backbone": backbone,
                    "recipe": {**asdict(recipe), "name": recipe.name, "taps": list(recipe.taps)}, "selection": why,
                    "cv": {"folds": k, "repeats": len(folds)//max(1, k), "recipes": table},
                    "stage1": s1, "stage2": {"epochs_max": finetune_epochs, "blocks": finetune_blocks, **s2}, "kept": kept,
@@ -497,6 +498,6 @@ def cli_train(p:argparse.ArgumentParser):
         cv = {r["recipe"]: r["cv_accuracy"] for r in m["cv"]["recipes"]}
         acc = f", CV accuracy {cv[m['recipe']['name']]:.3f}" if m["recipe"]["name"] in cv else ""
         print(f"wrote {a.out} (model.ckpt, labels.json, metrics.json, split.json): {len(m['classes'])} classes, "
-              f"{sum(m['train_per_class'].values()) + sum(m['val_per_class'].values())} images, recipe {m['recipe']['name']}{acc}, "
+              f"{m['n_images']} images ({m['n_real']} real), recipe {m['recipe']['name']}{acc}, "
               f"{m['kept']}, {m['times']['total_s']:.0f} s. Next: remyx-nb evaluate {a.out} REAL_TEST_DIR -o EVAL_DIR")
     return run

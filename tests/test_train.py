@@ -109,7 +109,7 @@ def test_cli_train_writes_the_model_folder(tmp_path, cli):
     r = cli("train", real, "-o", tmp_path/"m", "--image-size", "64", "--seed", "3", "--shots", "8")
     assert r.returncode == 0, r.stderr
     last = r.stdout.strip().splitlines()[-1]
-    assert last.startswith(f"wrote {tmp_path/'m'}") and "2 classes, 16 images, recipe" in last and "remyx-nb evaluate" in last
+    assert last.startswith(f"wrote {tmp_path/'m'}") and "2 classes, 16 images (16 real), recipe" in last and "remyx-nb evaluate" in last
     m = json.loads((tmp_path/"m"/"metrics.json").read_text())
     assert m["n_train"] + m["n_val"] == 16 and m["classes"] == ["box", "ladder"] and m["seed"] == 3
     assert (tmp_path/"m"/"model.ckpt").exists()
