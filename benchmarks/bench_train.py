@@ -87,7 +87,7 @@ def bench_lightning(x, y, a, dev):
 
     lit = LitClassifier([str(i) for i in range(int(y.max()) + 1)], a.image_size, pretrained=False,
                         channels_last=dev.type == "cuda", compile=a.compile, lr=1e-4, backbone_lr=1e-4)
-    lit.phase = "finetune"
+
     lit.configure_optimizers = lambda: torch.optim.AdamW(lit.net.parameters(), lr=1e-4, weight_decay=1e-2)
     lit.log = lambda *args, **kw: None   # the bare loop logs nothing either
     timer = Timer()
@@ -136,7 +136,7 @@ def _naive_fine_tune(data, test, a):
             return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1), c, torch.tensor(1.0)
 
     torch.manual_seed(0)
-    lit = LitClassifier(classes, a.image_size, lr=1e-3, backbone_lr=1e-4); set_trainable(lit.net.backbone, 99); lit.phase = "finetune"
+    lit = LitClassifier(classes, a.image_size, lr=1e-3, backbone_lr=1e-4); set_trainable(lit.net.backbone, 99)
     t = time.perf_counter()
     tr = pl.Trainer(accelerator="cpu", max_epochs=a.naive_epochs, logger=False, enable_checkpointing=False,
                     enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
@@ -170,18 +170,13 @@ def _probe(data, test, a):
     "The baseline: frozen centre-crop features + LogisticRegression(C=1), timed from the JPEGs to a fitted model."
     from sklearn.linear_model import LogisticRegression
     from remyx_nb.backbones import create_backbone
-    from remyx_nb.core import image_folder, load_rgb, eval_crop
-    from remyx_nb.train import extract_features
+    from bench_recipes import probe_features  # the same probe features bench_recipes holds the trainer against
     net = create_backbone()
-    def feats(folder):
-        _, items = image_folder(folder)
-        x = torch.from_numpy(np.stack([eval_crop(load_rgb(p), a.image_size) for p, _ in items]))
-        return extract_features(net, x, batch_size=8).numpy(), np.array([i for _, i in items])
     t = time.perf_counter()
-    X, y = feats(data); clf = LogisticRegression(max_iter=3000, C=1.0).fit(X, y)
+    X, y = probe_features(data, net, a.image_size); clf = LogisticRegression(max_iter=3000, C=1.0).fit(X, y)
     res = {"images": len(y), "time_to_model_s": round(time.perf_counter() - t, 1)}
     if test is not None:
-        Xt, yt = feats(test); res["test_accuracy"] = round(float((clf.predict(Xt) == yt).mean()), 4)
+        Xt, yt = probe_features(test, net, a.image_size); res["test_accuracy"] = round(float((clf.predict(Xt) == yt).mean()), 4)
     return res
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np, torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger
@@ -71,7 +70,7 @@ class LitClassifier(pl.LightningModule):
         self.net = Classifier(create_backbone(backbone, pretrained, tuple(taps)), len(labels), dropout)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
-        self.phase, self._fwd = "finetune", None  # `phase` is kept for checkpoints of earlier releases
+        self._fwd = None
 
     def forward(self, x): return self.net(x)
 
@@ -400,7 +399,7 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
             _set_head(lit, *fit_head(sub, recipe, y[tr_idx], w[tr_idx], len(dm.classes)))
             s1 = _trainer(out, "head_val", 1, **kw).validate(lit, dm.val_dataloader(), verbose=False)[0]
             stage1_state = {k: v.clone() for k, v in lit.net.state_dict().items()}
-            set_trainable(lit.net.backbone, finetune_blocks); lit.phase = "finetune"
+            set_trainable(lit.net.backbone, finetune_blocks)
             ckpt = ModelCheckpoint(dirpath=out/"logs"/"finetune_ckpt", monitor="val_loss", save_weights_only=True, filename="best")
             ft = _trainer(out, "finetune", finetune_epochs, callbacks=[EarlyStopping("val_loss", patience=patience), ckpt], **kw)
             ft.fit(lit, datamodule=dm)
@@ -416,7 +415,6 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
             set_trainable(lit.net.backbone, 0); lit.cpu()
             times["finetune_s"] = time.perf_counter() - t
 
-        lit.phase = "finetune"
         _save_ckpt(lit, out/"model.ckpt", trainer)
         info = {"labels": dm.classes, "image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
                 "backbone": backbone, "input": "RGB", "framing": recipe.framing, "taps": list(recipe.taps)}
