@@ -17,6 +17,8 @@ __all__ = ['COMMANDS', 'RESUMES', 'interrupted_note', 'main']
 COMMANDS = {
     "spec":     ("remyx_nb.spec",     "Turn a plain request into an editable spec.yaml."),
     "generate": ("remyx_nb.synth",    "Make a labelled synthetic dataset from a spec."),
+    "index":    ("remyx_nb.lake.index",   "Index a folder, glob or column of unlabelled images for retrieval."),
+    "harvest":  ("remyx_nb.lake.harvest", "Harvest a labelled dataset from an index, starting from a few seed images."),
     "train":    ("remyx_nb.train",    "Fine-tune a small pretrained backbone on image folders."),
     "evaluate": ("remyx_nb.evaluate", "Measure a trained model on a folder of REAL images."),
     "compile":  ("remyx_nb.compile",  "Export ONNX, OpenVINO IR (FP16/INT8), a Myriad X blob and an NN Archive."),
@@ -27,7 +29,7 @@ COMMANDS = {
 }
 
 # %% ../nbs/07_cli.ipynb #2dbff8de
-RESUMES = {"generate", "predict"}  # rerun, these skip the work they finished; every other command starts over
+RESUMES = {"generate", "index", "predict"}  # rerun, these skip the work they finished; every other command starts over
 
 def _parser(argv):
     p = argparse.ArgumentParser(prog="remyx-nb", description="From a one-sentence request to a model on an OAK camera.")

@@ -76,7 +76,8 @@ def image_folder(root:str|Path): # folder holding one sub-folder per class
     "`(classes, [(path, class_index), ...])` for an image-folder dataset; raises `RemyxError` on a bad layout."
     root = Path(root)
     if not root.is_dir(): raise RemyxError(f"Image folder {root} does not exist.")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "_")))
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "_"))
+                     and not (d/"manifest.jsonl").exists())  # a review queue (`monitor`, `harvest`) is not a class
     if not classes: raise RemyxError(f"{root} has no class sub-folders; expected {root}/<class>/<image>.jpg.")
     items = []
     for i, c in enumerate(classes):

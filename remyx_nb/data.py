@@ -25,28 +25,33 @@ __all__ = ['Source', 'make_sources', 'scan', 'k_shot', 'stratified_split', 'cach
 class Source:
     "An image folder and how much it counts."
     path: Path # folder holding `<class>/<image>` files
-    kind: str = "real" # "real" or "synthetic"
-    sample_weight: float|None = None # share of training samples drawn from it (None: by size / by kind)
+    kind: str = "real" # "real", "synthetic", or "lake" (real photos a harvest labelled, each with a confidence)
+    sample_weight: float|None = None # share of training samples drawn from it (None: by size)
     loss_weight: float = 1.0 # multiplies the loss of its images
 
-def _is_synthetic(path:Path): return (Path(path)/"metadata.jsonl").exists()
+def _kind(path:Path):
+    "A folder's kind: `metadata.jsonl` marks a made dataset; a harvest's rows say `source: lake`."
+    m = Path(path)/"metadata.jsonl"
+    if not m.exists(): return "real"
+    with open(m, encoding="utf-8") as f: first = next((l for l in f if l.strip()), "")
+    return "lake" if first and json.loads(first).get("source") == "lake" else "synthetic"
 
 def make_sources(dirs:list, # image folders, or `Source`s passed through
-                 sample_weights:list|None=None, # one per folder; default real 0.8 / synthetic 0.2 when mixed
-                 loss_weights:list|None=None): # one per folder; default real 1.0 / synthetic 0.25
+                 sample_weights:list|None=None, # one per folder; default: synthetic 0.2 when mixed with photos, photos by size
+                 loss_weights:list|None=None): # one per folder; default real and lake 1.0 / synthetic 0.25
     "`Source`s for `dirs`, the kind read from the folder and the weights defaulted by kind."
     if not dirs: raise RemyxError("Give at least one image folder to train on.")
     for name, w in (("sample weights", sample_weights), ("loss weights", loss_weights)):
         if w is not None and len(w) != len(dirs): raise RemyxError(f"Give one of the {name} per data folder ({len(dirs)}), not {len(w)}.")
         if w is not None and any(float(x) < 0 for x in w): raise RemyxError(f"The {name} must not be negative.")
-    srcs = [d if isinstance(d, Source) else Source(Path(d), "synthetic" if _is_synthetic(d) else "real") for d in dirs]
-    kinds = {s.kind for s in srcs}
+    srcs = [d if isinstance(d, Source) else Source(Path(d), _kind(d)) for d in dirs]
+    mixed = any(s.kind == "synthetic" for s in srcs) and any(s.kind != "synthetic" for s in srcs)
     for i, s in enumerate(srcs):
         if sample_weights is not None: s.sample_weight = float(sample_weights[i])
-        elif s.sample_weight is None and len(kinds) > 1:
-            s.sample_weight = (0.8 if s.kind == "real" else 0.2)/sum(t.kind == s.kind for t in srcs)
+        elif s.sample_weight is None and mixed and s.kind == "synthetic":  # photos share the rest by size
+            s.sample_weight = 0.2/sum(t.kind == "synthetic" for t in srcs)
         if loss_weights is not None: s.loss_weight = float(loss_weights[i])
-        elif not isinstance(dirs[i], Source): s.loss_weight = 1.0 if s.kind == "real" else 0.25
+        elif not isinstance(dirs[i], Source): s.loss_weight = 0.25 if s.kind == "synthetic" else 1.0
     return srcs
 
 # %% ../nbs/02_data.ipynb #4336c870
@@ -164,6 +169,16 @@ def _groups(recs, sources):
     keys = [str(Path(p).resolve()) for p, _, _ in recs]
     return [made_from.get(k, k) for k in keys]
 
+def _confidence(recs, sources):
+    "Per record, the harvest confidence its lake folder's metadata gives it (1 for every other image)."
+    conf = {}
+    for s in sources:
+        if s.kind != "lake": continue
+        for line in (Path(s.path)/"metadata.jsonl").read_text(encoding="utf-8").splitlines():
+            r = json.loads(line) if line.strip() else {}
+            if "confidence" in r: conf[str(Path(s.path, r["file_name"]).absolute())] = float(r["confidence"])
+    return np.array([conf.get(str(Path(p).absolute()), 1.0) for p, _, _ in recs], np.float32)
+
 class ImageFolders(pl.LightningDataModule):
     "Image folders (synthetic and/or real) → uint8 training and validation batches with per-image loss weights."
     def __init__(self, data_dirs:list, # folders `<class>/<image>`, or `Source`s
@@ -202,7 +217,7 @@ class ImageFolders(pl.LightningDataModule):
         groups = np.array(_groups(recs, self.sources), dtype=object)
         tr, va = stratified_split(labels, self.val_frac, self.seed, is_real)
         tr = tr[~np.isin(groups[tr], groups[va])]  # a synthetic image made from a validation photo never trains against it
-        lw = np.array([self.sources[s].loss_weight for s in src], np.float32)
+        lw = np.array([self.sources[s].loss_weight for s in src], np.float32)*_confidence(recs, self.sources)
         self.classes, self.images, self.views, self.labels, self.src, self.loss_w = classes, images, views, labels, src, lw
         self.paths, self.groups, self.is_real = [str(r[0]) for r in recs], groups, is_real
         self.train_idx, self.val_idx = tr, va
@@ -215,9 +230,17 @@ class ImageFolders(pl.LightningDataModule):
     def sample_weights(self, idx:np.ndarray):
         "Per-item sampling weights for `idx` (None when every image counts the same)."
         if all(s.sample_weight is None for s in self.sources): return None
-        sw = np.array([self.sources[s].sample_weight if self.sources[s].sample_weight is not None else 1.0 for s in range(len(self.sources))])
-        counts = np.bincount(self.src[idx], minlength=len(self.sources))
+        sw, counts = self.shares(idx)
         return sw[self.src[idx]]/np.maximum(counts[self.src[idx]], 1)
+
+    def shares(self, idx:np.ndarray):
+        "`(share of draws, item count)` per source: given weights as they are, sources without one share the rest by size."
+        counts = np.bincount(self.src[idx], minlength=len(self.sources)).astype(float)
+        sw = np.array([np.nan if s.sample_weight is None else s.sample_weight for s in self.sources])
+        free = np.isnan(sw)
+        if free.all(): return counts/max(counts.sum(), 1), counts
+        if free.any(): sw[free] = max(1 - sw[~free].sum(), 0)*counts[free]/max(counts[free].sum(), 1)
+        return sw, counts
 
     def train_dataloader(self):
         tf = train_transform(self.image_size, self.seed) if self.augment else eval_transform(self.image_size)
@@ -248,6 +271,6 @@ class ImageFolders(pl.LightningDataModule):
         per = lambda idx: {c: int((self.labels[idx] == i).sum()) for i, c in enumerate(self.classes)}
         return {"classes": self.classes, "n_train": len(self.train_idx), "n_val": len(self.val_idx),
                 "train_per_class": per(self.train_idx), "val_per_class": per(self.val_idx), "skipped": self.skipped,
-                "sources": [{"path": str(s.path), "kind": s.kind, "sample_weight": s.sample_weight,
+                "sources": [{"path": str(s.path), "kind": s.kind, "sample_weight": round(float(self.shares(self.train_idx)[0][i]), 4),
                              "loss_weight": s.loss_weight, "n_train": int((self.src[self.train_idx] == i).sum())}
                             for i, s in enumerate(self.sources)]}

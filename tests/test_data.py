@@ -83,3 +83,22 @@ def test_eval_images_are_the_core_eval_crop(tmp_path):
     p = sorted((real/"box").iterdir())[0]
     diff = np.abs(dm.eval_images()[0].numpy().astype(int) - eval_crop(load_rgb(p), 32).astype(int))
     assert diff.max() == 0   # the same pixels as the evaluation crop the model will see at test time
+
+
+def test_a_harvested_lake_folder_trains_by_confidence_and_never_validates(tmp_path):
+    real, lake = make_folder(tmp_path/"seeds", n=4), make_folder(tmp_path/"harvest", n=12, seed=2)
+    conf = {f"{c}/{c}_{j}.jpg": 0.5 + j/24 for c in ("box", "ladder") for j in range(12)}
+    (lake/"metadata.jsonl").write_text("".join(json.dumps({"file_name": f, "label": f.split("/")[0], "source": "lake",
+                                                           "lake_path": f"/lake/{f}", "confidence": v}) + "\n" for f, v in conf.items()))
+    assert [s.kind for s in make_sources([real, lake])] == ["real", "lake"]
+    dm = ImageFolders([real, lake], image_size=32, shots=2, val_frac=0.5)
+    dm.setup()
+    assert (dm.src == 0).sum() == 4 and (dm.src == 1).sum() == 24        # shots draw from the seeds only
+    assert (dm.src[dm.val_idx] == 0).all() and not dm.is_real[dm.src == 1].any()
+    got = {str(Path(p).relative_to(lake)): w for p, w, s in zip(dm.paths, dm.loss_w, dm.src) if s == 1}
+    assert got == pytest.approx(conf)                                     # each lake image's loss weight is its confidence
+    assert dm.sample_weights(dm.train_idx) is None                        # photos, seeds or harvested, are drawn alike
+    synth = make_folder(tmp_path/"synth", n=6, seed=3, synthetic=True)
+    dm = ImageFolders([real, lake, synth], image_size=32, val_frac=0.5); dm.setup()
+    share, counts = dm.shares(dm.train_idx)
+    assert share[2] == pytest.approx(0.2) and share[0]/share[1] == pytest.approx(counts[0]/counts[1])
