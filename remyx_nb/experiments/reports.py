@@ -218,11 +218,12 @@ def paired_difference(correct_a, # per-image correctness of arm A (e.g. syntheti
                 p_value=m["p_value"], n_paired=n, only_a=m["only_a"], only_b=m["only_b"])
 
 def gain_verdict(d:dict, # a `paired_difference`
-                 alpha:float=0.05):
+                 alpha:float=0.05,
+                 what:str="synthetic data"): # what arm A added to arm B
     "'synthetic data helped', 'synthetic data hurt' or 'no measurable difference'."
     sure = d["diff_ci_low"] > 0 or d["diff_ci_high"] < 0 or d["p_value"] < alpha
-    if sure and d["diff"] > 0: return "synthetic data helped"
-    if sure and d["diff"] < 0: return "synthetic data hurt"
+    if sure and d["diff"] > 0: return f"{what} helped"
+    if sure and d["diff"] < 0: return f"{what} hurt"
     return "no measurable difference"
 
 # %% ../../nbs/08b_reports.ipynb #cb74594d
