@@ -60,7 +60,7 @@ def test_search_finds_the_copy_first(index_dir, lake):
 
 def test_harvest_labels_the_lake_and_leaves_the_distractors(index_dir, lake, shared_datasets, tmp_path, cli):
     seeds = shared_datasets/"forklift_person/train"; out = tmp_path/"harvest"
-    r = cli("harvest", index_dir, "--seed-images", seeds, "--shots", 5, "--seed", 1, "-o", out, "--quiet")
+    r = cli("harvest", index_dir, "--seed-images", seeds, "--shots", 5, "--seed", 1, "-o", out)
     assert r.returncode == 0, r.stderr
     meta = [json.loads(l) for l in (out/"metadata.jsonl").read_text().splitlines()]
     truth = {**lake[1], "again.jpg": lake[1][next(iter(lake[1]))]}
@@ -81,3 +81,20 @@ def test_harvest_labels_the_lake_and_leaves_the_distractors(index_dir, lake, sha
 def test_harvest_refuses_what_is_not_an_index(tmp_path, shared_datasets, cli):
     r = cli("harvest", tmp_path, "--seed-images", shared_datasets/"forklift_person/train", "-o", tmp_path/"h")
     assert r.returncode == 2 and "is not an index" in r.stderr and not (tmp_path/"h").exists()
+
+
+def test_an_interrupted_index_resumes_where_it_stopped(lake, tmp_path, monkeypatch):
+    import remyx_nb.lake.index as li
+    paths = sorted(str(p) for p in (lake[0]/"lake").iterdir() if p.name != "torn.jpg")[:12]
+    real, calls = li.load_view, []
+    def flaky(*a):
+        calls.append(a[0])
+        if len(calls) == 9: raise KeyboardInterrupt
+        return real(*a)
+    monkeypatch.setattr(li, "load_view", flaky)
+    with pytest.raises(KeyboardInterrupt): li.build_index(paths, tmp_path/"ix", batch_size=4, part_size=4, workers=0, progress=False)
+    done = set(read_rows(tmp_path/"ix")["path"])
+    assert len(done) == 8 and (tmp_path/"ix"/"index.json").exists()           # two committed parts survive
+    monkeypatch.setattr(li, "load_view", real); calls.clear()
+    m = li.build_index(paths, tmp_path/"ix", batch_size=4, part_size=4, workers=0, progress=False)
+    assert m["runs"][-1]["added"] == 4 and m["n_paths"] == 12 and len(LakeIndex(tmp_path/"ix")) == 12

@@ -7,6 +7,6 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/lake.html.md"""
 # %% auto #0
 __all__ = []
 
-# %% ../../nbs/02a_lake.ipynb #e23b3bc1
+# %% ../../nbs/02a_lake.ipynb #ac9879e2
 from .index import build_index, LakeIndex, Embedder
 from .harvest import harvest, self_train
