@@ -2,7 +2,8 @@
 
 CPU (default): time-to-model on this machine's cores for the trainer (`train.train`: the recipe search by
 cross-validation, then the chosen head) beside the linear probe it is held against (centre-crop features + logistic
-regression, as `shared/tools/linear_probe_baseline.py`), with test accuracy and the time ratio; a naive full fine-tune
+regression, as `shared/tools/linear_probe_baseline.py`), with test accuracy and the time ratio (the trainer's time
+includes its stage-2 CPU fine-tune when `--finetune` is `always`, or `auto` and the head's CV error calls for it); a naive full fine-tune
 (all layers, JPEGs decoded every step) for scale; and the data loader: decoded-uint8 cache vs decoding JPEGs per step.
 
     nice .venv/bin/python benchmarks/bench_train.py                      # forklift_person from ../shared/datasets
@@ -189,14 +190,16 @@ def cpu_mode(a):
            "load_avg_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        m = train([data], Path(tmp)/"model", seed=0, image_size=a.image_size, finetune_epochs=0, time_budget=a.time_budget)
+        m = train([data], Path(tmp)/"model", seed=0, image_size=a.image_size, finetune_epochs=0, time_budget=a.time_budget,
+                  finetune=a.finetune)
         dt = time.perf_counter() - t
         n = m["n_train"] + m["n_val"]
         cached = {"images": n, "time_to_model_s": round(dt, 1), "img_s": round(n/dt, 1), "phases_s": m["times"]}
         if test is not None:
             model, info = load_model(Path(tmp)/"model")
             yt, yp, _, _ = predict_folder(model, info, test); cached["test_accuracy"] = round(float((yt == yp).mean()), 4)
-    res["trainer"] = {**cached, "recipe": m["recipe"]["name"], "selection": m["selection"]}
+    res["trainer"] = {**cached, "recipe": m["recipe"]["name"], "selection": m["selection"], "kept": m["kept"],
+                      "finetune": m["finetune"]["why"]}
     res["linear_probe"] = probe = _probe(data, test, a)
     res["time_ratio_trainer_over_probe"] = round(cached["time_to_model_s"]/probe["time_to_model_s"], 2)
     if a.no_naive: return res
@@ -227,6 +230,7 @@ def main(argv=None):
     p.add_argument("--naive-epochs", type=int, default=1)
     p.add_argument("--no-naive", action="store_true", help="CPU mode: only the trainer and the probe")
     p.add_argument("--time-budget", type=float, default=None, help="the trainer's search budget (default: its own)")
+    p.add_argument("--finetune", default="auto", choices=("auto", "off", "always"), help="the trainer's CPU fine-tune (stage 2)")
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     res = gpu_mode(a) if a.gpu else cpu_mode(a)

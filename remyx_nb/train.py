@@ -6,7 +6,7 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/train.html.md"""
 
 # %% ../nbs/03_train.ipynb #45fcfdfa
 from __future__ import annotations
-import argparse, json, os, time, warnings, logging
+import argparse, copy, json, os, time, warnings, logging
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np, torch
@@ -19,13 +19,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import RepeatedStratifiedKFold
 from .core import RemyxError, atomic_write_json, read_json, output_folder, IMAGENET_MEAN, IMAGENET_STD, FRAMINGS
-from .backbones import Backbone, create_backbone
+from tqdm import tqdm
+from .backbones import Backbone, EfficientNetLiteFeatures, create_backbone
 from .data import ImageFolders, train_transform
 
 # %% auto #0
 __all__ = ['TAPS', 'BASELINE', 'Classifier', 'set_trainable', 'LitClassifier', 'extract_features', 'Recipe', 'candidate_recipes',
-           'feature_bank', 'recipe_features', 'cv_folds', 'cross_validate', 'fit_head', 'choose_recipe', 'train',
-           'load_model', 'cli_train']
+           'feature_bank', 'recipe_features', 'cv_folds', 'cross_validate', 'fit_head', 'choose_recipe', 'TopTune',
+           'cache_activations', 'top_logits', 'fit_top', 'cv_top', 'train', 'load_model', 'cli_train']
 
 # %% ../nbs/03_train.ipynb #fa2ecc1b
 class Classifier(nn.Module):
@@ -281,6 +282,188 @@ def _corrected_se(d, k):
     "Nadeau & Bengio's corrected standard error of the mean of repeated k-fold differences (folds overlap)."
     return float(np.sqrt(np.var(d, ddof=1)*(1/len(d) + 1/(k - 1)))) if len(d) > 1 and k > 1 else float("inf")
 
+# %% ../nbs/03_train.ipynb #a7c10f02
+@dataclass(frozen=True)
+class TopTune:
+    "How stage 2 fine-tunes the top blocks on a CPU: from cached activations of a few augmented views of every image."
+    start:int = 12 # first trained block: EfficientNet-Lite0's last 4 blocks (192 channels at 7×7 in) + the 1×1 head conv
+    views:int = 2 # views per image: the framed photo itself + `views - 1` random crops (scale 0.5–1) with flips
+    epochs:int = 3 # passes over every view
+    lr:float = 3e-4 # AdamW peak learning rate of the blocks, one-cycle schedule
+    head_lr:float = 0.1 # the head's learning rate, × `lr` (it starts at the optimum of its own convex problem)
+    weight_decay:float = 0.05
+    batch_size:int = 32
+    folds:int = 5 # k of the one k-fold partition of the real photos that judges it
+    min_error:float = 0.1 # `auto` tries it only when the head's CV error is at least this
+    z:float = 1.0 # kept when it beats the head by ≥ `z` corrected SE in accuracy and in log-loss
+
+def _split_parts(f, start):
+    "The backbone `f` (`EfficientNetLiteFeatures`) as `trunk(x) → (a, t)` below block `start` and `top(a, t) → features`; `top(*trunk(x)) == f(x)`."
+    m, n, taps = f.m, len(f.blocks), f.taps
+    rate = lambda i: m._global_params.drop_connect_rate*i/n if m._global_params.drop_connect_rate else m._global_params.drop_connect_rate
+    pool = lambda x: [x.mean((2, 3)), x.amax((2, 3))]
+    def trunk(x):
+        x, outs = m._swish(m._bn0(m._conv_stem(x))), []
+        for i in range(start):
+            x = f.blocks[i](x, drop_connect_rate=rate(i))
+            if i in taps: outs += pool(x)
+        return x, torch.cat(outs, 1) if outs else x.new_zeros(len(x), 0)  # the taps below `start` never change: cached
+    def top(a, t):
+        outs = [t] if t.shape[1] else []
+        for i in range(start, n):
+            a = f.blocks[i](a, drop_connect_rate=rate(i))
+            if i in taps: outs += pool(a)
+        a = m._swish(m._bn1(m._conv_head(a))).mean((2, 3))
+        return torch.cat(outs + [a], 1) if outs else a
+    return trunk, top
+
+def _random_view(x, rng, scale=(0.5, 1.0), ratio=(3/4, 4/3)):
+    "A random resized crop (area share `scale`, aspect `ratio`) of each `N×3×S×S` float image, back at `S×S`, mirrored half the time."
+    S = x.shape[-1]; out = []
+    for im in x:
+        s, r = rng.uniform(*scale)*S*S, np.exp(rng.uniform(*np.log(ratio)))
+        w, h = min(S, int(round(np.sqrt(s*r)))), min(S, int(round(np.sqrt(s/r))))
+        x0, y0 = rng.integers(0, S - w + 1), rng.integers(0, S - h + 1)
+        v = F.interpolate(im[None, :, y0:y0 + h, x0:x0 + w], size=(S, S), mode="bilinear", antialias=True, align_corners=False)
+        out.append(v.flip(3) if rng.random() < 0.5 else v)
+    return torch.cat(out)
+
+@torch.no_grad()
+def cache_activations(backbone:Backbone, # an EfficientNet-Lite backbone (`net.blocks`), taps included
+                      images:torch.Tensor, # `N×S×S×3` uint8, framed as the model sees them
+                      tune:TopTune=TopTune(), seed:int=0,
+                      batch_size:int=8, # small CPU batches: depthwise convs are fastest there
+                      progress:bool=False):
+    "`(A, T)`: activations entering block `tune.start` (float16, `V·N×C×h×w`) and the pooled taps below it (`V·N×D`); row `v·N + i` is view `v` of image `i`, view 0 the photo itself."
+    trunk, _ = _split_parts(backbone.eval().net, tune.start)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    rng, N, A, T = np.random.default_rng(seed), len(images), [], []
+    with tqdm(total=N*tune.views, desc="fine-tune: cache views", unit="img", disable=not progress, leave=False) as bar:
+        for v in range(tune.views):
+            for b in range(0, N, batch_size):
+                x = (images[b:b + batch_size].permute(0, 3, 1, 2).float()/255 - mean)/std
+                if v: x = _random_view(x, rng)
+                a, t = trunk(x.contiguous(memory_format=torch.channels_last))
+                A.append(a.half()); T.append(t); bar.update(len(x))
+    return torch.cat(A).contiguous(memory_format=torch.channels_last), torch.cat(T)
+
+def top_logits(net:Classifier, A, T, rows, start:int, batch_size:int=256):
+    "Logits of cached rows through the top blocks and the head (the network in evaluation mode, as it is exported)."
+    _, top = _split_parts(net.backbone.net, start)
+    with torch.no_grad():
+        return torch.cat([net.head(top(A[r].float(), T[r])) for r in torch.as_tensor(rows).split(batch_size)])
+
+def fit_top(net:Classifier, # its head already fit (the probe): training starts there
+            A, T, rows, y, w, # cached activations and taps, the rows to train on, every row's label and loss weight
+            tune:TopTune=TopTune(), seed:int=0,
+            bar=None): # a tqdm bar advanced once per step
+    "Fine-tune the blocks from `tune.start` up, the head conv and the head on cached rows; batch norm keeps its ImageNet statistics (evaluation mode throughout, so training computes exactly the exported forward)."
+    f = net.backbone.net; _, top = _split_parts(f, tune.start)
+    body = [p for b in f.blocks[tune.start:] for p in b.parameters()] + list(f.m._conv_head.parameters()) + list(f.m._bn1.parameters())
+    head = list(net.head.parameters())
+    net.eval().requires_grad_(False)
+    for p in body + head: p.requires_grad_(True)
+    opt = torch.optim.AdamW([{"params": body, "lr": tune.lr}, {"params": head, "lr": tune.head_lr*tune.lr}], weight_decay=tune.weight_decay)
+    rows = torch.as_tensor(rows); steps = tune.epochs*-(-len(rows)//tune.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [tune.lr, tune.head_lr*tune.lr], total_steps=max(steps, 1), pct_start=0.15)
+    y, w, g = torch.as_tensor(y), torch.as_tensor(w, dtype=torch.float32), torch.Generator().manual_seed(seed)
+    for _ in range(tune.epochs):
+        for r in rows[torch.randperm(len(rows), generator=g)].split(tune.batch_size):
+            loss = (F.cross_entropy(net.head(top(A[r].float(), T[r])), y[r], reduction="none")*w[r]).sum()/w[r].sum()
+            opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+            if bar is not None: bar.update(1)
+    net.requires_grad_(False)
+    return net
+
+def _fold_items(real, groups, tr, va):
+    "Item positions `(train, val)` of a fold over the real photos: synthetic images join its training rows unless made from one of its validation photos."
+    R, S = np.where(real)[0], np.where(~real)[0]; vi = R[va]
+    return np.concatenate([R[tr], S[~np.isin(groups[S], groups[vi])]]), vi
+
+def _fold_scores(logits, y_val, y_train):
+    "Accuracy and log-loss of one fold, counted as `cross_validate` counts them (a class absent from training is an error)."
+    p = np.clip(torch.softmax(logits.double(), 1).numpy(), 1e-6, 1); ok = np.isin(y_val, y_train)
+    return float(((p.argmax(1) == y_val) & ok).mean()), float(-np.log(np.where(ok, p[np.arange(len(y_val)), y_val], 1e-6)).mean())
+
+def cv_top(net:Classifier, # the model with the chosen recipe's head (its weights are copied, never changed)
+           bank:dict, r:Recipe, y, w, real, groups, # as `cross_validate` takes them
+           folds:list, # `(train, val)` positions among the real photos
+           A, T, tune:TopTune=TopTune(), seed:int=0,
+           bar=None, deadline:float|None=None): # `time.perf_counter()` past which no new fold starts
+    "Per-fold `(accuracy, log-loss)` of the fine-tune, each fold starting from the recipe's head fit on that fold's training items."
+    N, acc, ll = len(y), [], []
+    for j, (tr, va) in enumerate(folds):
+        if deadline is not None and acc and time.perf_counter() > deadline: break
+        ti, vi = _fold_items(real, groups, tr, va)
+        fold_net = copy.deepcopy(net)
+        W, b = fit_head({key: X[ti] for key, X in bank.items()}, r, y[ti], w[ti], fold_net.head.out_features)
+        with torch.no_grad(): fold_net.head.weight.copy_(torch.from_numpy(W)); fold_net.head.bias.copy_(torch.from_numpy(b))
+        rows = np.concatenate([v*N + ti for v in range(tune.views)])
+        fit_top(fold_net, A, T, rows, np.tile(y, tune.views), np.tile(w, tune.views), tune, seed + j, bar)
+        a, l = _fold_scores(top_logits(fold_net, A, T, vi, tune.start), y[vi], y[ti]); acc.append(a); ll.append(l)
+    return np.array(acc), np.array(ll)
+
+def _paired_z(d, k): return float(np.clip(d.mean()/max(_corrected_se(d, k), 1e-12), -99, 99)) if len(d) > 1 else 0.0
+
+def _top_cost(net, images, tune, n_rows):
+    "Seconds the stage should take: one batch of the trunk and one training step timed here, scaled to every view and step."
+    trunk, _ = _split_parts(net.backbone.net, tune.start)
+    x = ((images[:8].permute(0, 3, 1, 2).float()/255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))/torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+    with torch.no_grad():
+        trunk(x[:2].contiguous(memory_format=torch.channels_last))  # warm-up: first calls build the kernels
+        t = time.perf_counter(); a, tp = trunk(x.contiguous(memory_format=torch.channels_last)); per_image = (time.perf_counter() - t)/len(x)
+    reps = -(-tune.batch_size//len(x)); A, T = a.repeat(reps, 1, 1, 1)[:tune.batch_size].half(), tp.repeat(reps, 1)[:tune.batch_size]
+    rows, probe = np.arange(len(A)), copy.deepcopy(net)
+    one = replace(tune, epochs=1)
+    fit_top(probe, A, T, rows, np.zeros(len(A), int), np.ones(len(A)), one)  # warm-up
+    t = time.perf_counter(); fit_top(probe, A, T, rows, np.zeros(len(A), int), np.ones(len(A)), one); per_row = (time.perf_counter() - t)/len(A)
+    return len(images)*tune.views*per_image + n_rows*per_row
+
+def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, budget, seed, progress, say):
+    "Stage 2 on a CPU: try (by `mode`, the head's CV error and the budget), judge on held-out folds, keep or not; returns its record."
+    rec = {"mode": mode, "tried": False, "kept": False, "tune": asdict(tune)}
+    if mode == "off": return {**rec, "why": "off (--finetune off)"}
+    if not isinstance(lit.net.backbone.net, EfficientNetLiteFeatures):
+        return {**rec, "why": f"the {lit.hparams.backbone} backbone has no top-block fine-tune"}
+    t0 = time.perf_counter(); lit.net.eval()  # every forward here must leave batch-norm statistics alone
+    folds, k = cv_folds(y[real], seed, tune.folds); folds = folds[:k]  # one partition: every real photo judged once
+    err = 1 - (scores[recipe][0].mean() if recipe in scores else np.nan)
+    if folds and np.isnan(err): err = 1 - cross_validate(bank, recipe, y, w, real, groups, folds)[0].mean()
+    rec["trigger"] = {"head_cv_error": None if np.isnan(err) else round(float(err), 4), "min_error": tune.min_error}
+    if mode == "auto":
+        if not folds: return {**rec, "why": "no held-out folds to judge it (fewer than 2 real photos in some class)"}
+        if err < tune.min_error:
+            return {**rec, "why": f"not needed: the head's CV error {err:.3f} is below {tune.min_error:g} (a near-ImageNet domain; the head is kept)"}
+    n_rows = tune.epochs*tune.views*(sum(len(_fold_items(real, groups, tr, va)[0]) for tr, va in folds) + len(y))
+    images = dm.eval_images(framing=recipe.framing)
+    est = _top_cost(lit.net, images, tune, n_rows); rec["estimate_s"] = round(est, 1)
+    if mode == "auto" and budget is not None and est > budget:
+        return {**rec, "why": f"over budget: it would take ~{est:.0f} s, the fine-tune budget is {budget:.0f} s (raise --finetune-budget)"}
+    rec["tried"] = True; say(f"fine-tune: blocks {tune.start}+ on {tune.views} views, {len(folds)} folds then all images (~{est:.0f} s)")
+    A, T = cache_activations(lit.net.backbone, images, tune, seed, progress=progress)
+    ya, wa, N = np.tile(y, tune.views), np.tile(w, tune.views), len(y)
+    steps = lambda n: tune.epochs*-(-n*tune.views//tune.batch_size)
+    total = sum(steps(len(_fold_items(real, groups, tr, va)[0])) for tr, va in folds) + steps(N)
+    with tqdm(total=total, desc="fine-tune: folds, then all", unit="step", disable=not progress, leave=False) as bar:
+        deadline = None if budget is None or mode == "always" else t0 + budget
+        facc, fll = cv_top(lit.net, bank, recipe, y, w, real, groups, folds, A, T, tune, seed, bar, deadline) if folds else (np.zeros(0), np.zeros(0))
+        n = len(facc)
+        hacc, hll = cross_validate(bank, recipe, y, w, real, groups, folds[:n]) if n else (np.zeros(0), np.zeros(0))
+        za, zl = _paired_z(facc - hacc, k), _paired_z(hll - fll, k)
+        wins = n >= 2 and za >= tune.z and zl >= tune.z
+        rec.update(folds=k, folds_run=n, head={"accuracy": hacc.round(4).tolist(), "log_loss": hll.round(4).tolist()},
+                   finetune={"accuracy": facc.round(4).tolist(), "log_loss": fll.round(4).tolist()},
+                   z_accuracy=round(za, 2), z_log_loss=round(zl, 2), wins=bool(wins))
+        verdict = (f"fold accuracy {facc.mean():.3f} vs {hacc.mean():.3f} for the head ({za:+.1f} SE), log-loss {fll.mean():.3f} "
+                   f"vs {hll.mean():.3f} ({zl:+.1f} SE) on {n} of {k} folds") if n else "no folds"
+        if wins or mode == "always":
+            fit_top(lit.net, A, T, np.arange(len(ya)), ya, wa, tune, seed, bar)  # on every image; the head starts as the chosen one
+            rec["kept"] = True
+            rec["why"] = ("kept: it wins, " if wins else "kept because --finetune always; the folds say ") + verdict
+        else: rec["why"] = f"not kept: not {tune.z:g} SE better in accuracy and log-loss: " + verdict
+    rec["time_s"] = round(time.perf_counter() - t0, 1); say(f"fine-tune {rec['why']}")
+    return rec
+
 # %% ../nbs/03_train.ipynb #b16c906b
 def _trainer(out_dir, name, max_epochs, accelerator, devices, strategy, precision, callbacks=(), val=True, max_time=None):
     return pl.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=devices, strategy=strategy,
@@ -332,8 +515,11 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
           recipes:list|None=None, # candidate `Recipe`s (default `candidate_recipes()`); one recipe skips the selection
           time_budget:float|None=None, # seconds for the search (features + CV); default 120 on a CPU, none on a GPU
           val_frac:float=0.2, # share of each class's real images held out to judge a stage-2 fine-tune
-          finetune_epochs:int|None=None, # stage-2 epochs; None: 4 on a GPU when every class has ≥30 training images, else 0
-          finetune_blocks:int=3, # top blocks unfrozen in stage 2
+          finetune:str="auto", # stage 2: "auto" (tried when the head's CV error is high and the budget allows, kept if it wins on held-out folds), "off", "always" (tried and kept: for experiments)
+          finetune_budget:float|None=None, # seconds for the CPU fine-tune (folds + final fit); default 240 on a CPU
+          top_tune:TopTune|None=None, # how the CPU fine-tune trains (default `TopTune()`)
+          finetune_epochs:int|None=None, # Lightning stage-2 epochs; None: 4 on a GPU when every class has ≥30 training images, else 0
+          finetune_blocks:int=3, # top blocks unfrozen in the Lightning stage 2
           lr:float=1e-3, backbone_lr:float=1e-4,
           batch_size:int=32,
           patience:int=2, # stage-2 early stopping, in epochs without a better validation loss
@@ -351,6 +537,8 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
     precision = precision or ("bf16-mixed" if cuda else "32-true")
     if num_workers is None: num_workers = min(8, os.cpu_count() or 1) if cuda else 0
     if time_budget is None and not cuda: time_budget = 120.0
+    if finetune_budget is None and not cuda: finetune_budget = 240.0
+    if finetune not in ("auto", "off", "always"): raise RemyxError(f"finetune must be auto, off or always, not {finetune!r}.")
     kw = dict(accelerator=accelerator, devices=devices, strategy=strategy, precision=precision)
     recipes = list(recipes or candidate_recipes())
     framings = tuple(dict.fromkeys(r.framing for r in recipes))
@@ -391,7 +579,7 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
 
         # Stage 2 (optional): fine-tune the top blocks, kept only if it beats the head on held-out real images
         per_class = np.bincount(y[dm.train_idx], minlength=len(dm.classes))
-        if finetune_epochs is None: finetune_epochs = 4 if per_class.min() >= 30 and cuda else 0
+        if finetune_epochs is None: finetune_epochs = 4 if per_class.min() >= 30 and cuda and finetune != "off" else 0
         kept, s1, s2, trainer = "head", {}, {}, None
         if finetune_epochs > 0 and len(dm.val_idx) and finetune_blocks > 0:
             t = time.perf_counter(); tr_idx, va_idx = dm.train_idx, dm.val_idx
@@ -414,6 +602,13 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
                 _set_head(lit, *fit_head(bank, recipe, y, w, len(dm.classes)))  # the head again, on every image
             set_trainable(lit.net.backbone, 0); lit.cpu()
             times["finetune_s"] = time.perf_counter() - t
+            top = {"mode": finetune, "tried": False, "kept": False, "why": "the Lightning stage 2 ran instead (--epochs)"}
+        else:  # on a CPU: the top blocks on cached activations of augmented views, kept only if they win on held-out folds
+            t = time.perf_counter()
+            top = _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, finetune, top_tune or TopTune(),
+                             finetune_budget, seed, progress, say)
+            if top["kept"]: kept = "finetune"
+            if top["tried"]: times["finetune_s"] = time.perf_counter() - t
 
         _save_ckpt(lit, out/"model.ckpt", trainer)
         info = {"labels": dm.classes, "image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
@@ -428,7 +623,8 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
                    "shots": shots, "seed": seed, "image_size": image_size, "backbone": backbone,
                    "recipe": {**asdict(recipe), "name": recipe.name, "taps": list(recipe.taps)}, "selection": why,
                    "cv": {"folds": k, "repeats": len(folds)//max(1, k), "recipes": table},
-                   "stage1": s1, "stage2": {"epochs_max": finetune_epochs, "blocks": finetune_blocks, **s2}, "kept": kept,
+                   "stage1": s1, "stage2": {"epochs_max": finetune_epochs, "blocks": finetune_blocks, **s2},
+                   "finetune": top, "kept": kept,
                    "precision": precision, "device": "cuda" if cuda else "cpu",
                    "times": {k: round(v, 2) for k, v in times.items()}, "model": str(out/"model.ckpt")}
         if trainer is None or trainer.is_global_zero: atomic_write_json(out/"metrics.json", metrics)
@@ -468,8 +664,11 @@ def cli_train(p:argparse.ArgumentParser):
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--framings", default="crop,full", help=f"framings the search may choose from, of {', '.join(FRAMINGS)} (default crop,full)")
     p.add_argument("--baseline", action="store_true", help="no search: the linear probe's recipe (centre crop, head features, C=1)")
-    p.add_argument("--epochs", type=int, default=None, help="fine-tune epochs of stage 2 (0: head only; default: 4 on a GPU with >=30 images per class, else 0)")
-    p.add_argument("--finetune-blocks", type=int, default=3, help="top backbone blocks unfrozen in stage 2")
+    p.add_argument("--finetune", choices=("auto", "off", "always"), default="auto",
+                   help="stage 2, the fine-tune: auto (tried when the head's CV error is high and the budget allows, kept only if it wins on held-out folds), off, always (tried and kept, for experiments)")
+    p.add_argument("--finetune-budget", type=float, default=None, help="seconds for the CPU fine-tune (default 240)")
+    p.add_argument("--epochs", type=int, default=None, help="GPU fine-tune epochs of stage 2 (0: none; default: 4 on a GPU with >=30 images per class, else 0)")
+    p.add_argument("--finetune-blocks", type=int, default=3, help="top backbone blocks unfrozen in the GPU stage 2")
     p.add_argument("--time-budget", type=float, default=None, help="seconds for the recipe search (default 120 on a CPU)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--val-frac", type=float, default=0.2)
@@ -489,7 +688,7 @@ def cli_train(p:argparse.ArgumentParser):
         devices = int(a.devices) if str(a.devices).isdigit() else a.devices
         m = train(a.data_dirs, a.out, shots=a.shots, seed=a.seed, image_size=a.image_size, backbone=a.backbone,
                   val_frac=a.val_frac, recipes=[BASELINE] if a.baseline else candidate_recipes(framings),
-                  finetune_epochs=a.epochs, finetune_blocks=a.finetune_blocks,
+                  finetune=a.finetune, finetune_budget=a.finetune_budget, finetune_epochs=a.epochs, finetune_blocks=a.finetune_blocks,
                   batch_size=a.batch_size, time_budget=a.time_budget, sample_weights=a.sample_weights,
                   loss_weights=a.loss_weights, accelerator=a.accelerator, devices=devices, strategy=a.strategy,
                   precision=a.precision, compile=a.compile, progress=not a.quiet)

@@ -178,3 +178,66 @@ def test_generate_and_train_draw_the_same_shots_and_validation_never_learns_from
     held = set(dm.groups[dm.val_idx])
     made_from_held = [i for i in range(len(dm.labels)) if not dm.is_real[i] and dm.groups[i] in held]
     assert made_from_held and not set(made_from_held) & set(dm.train_idx)   # the exclusion was exercised and held
+
+
+def _quiet_train(*args, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return train(*args, **kw)
+
+
+def test_cpu_finetune_reloads_exactly_and_exports(tmp_path):
+    "A fine-tuned network (top blocks changed, taps recomputed by them) saved, reloaded: the same logits; its ONNX export too."
+    from remyx_nb.train import LitClassifier, TopTune, TAPS, cache_activations, fit_top, _save_ckpt
+    lit = LitClassifier(["a", "b"], image_size=64, pretrained=False, taps=TAPS)
+    imgs = torch.randint(0, 256, (8, 64, 64, 3), dtype=torch.uint8); tune = TopTune(epochs=2, batch_size=4, lr=1e-2)
+    A, T = cache_activations(lit.net.backbone, imgs, tune)
+    before = [p.clone() for p in lit.net.backbone.net.blocks[-1].parameters()]
+    fit_top(lit.net, A, T, np.arange(len(A)), np.array([0, 1]*8), np.ones(len(A)), tune)
+    assert any(not torch.equal(a, b) for a, b in zip(before, lit.net.backbone.net.blocks[-1].parameters()))
+    d = tmp_path/"m"; d.mkdir(); _save_ckpt(lit, d/"model.ckpt")
+    (d/"labels.json").write_text(json.dumps({"labels": ["a", "b"], "image_size": 64, "mean": list(IMAGENET_MEAN),
+                                             "std": list(IMAGENET_STD), "backbone": "efficientnet_lite0", "input": "RGB",
+                                             "framing": "crop", "taps": list(TAPS)}))
+    model, _ = load_model(d)
+    x = (imgs.permute(0, 3, 1, 2).float()/255 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))/torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad(): assert torch.equal(model(x), lit.net.eval()(x))
+    ort = pytest.importorskip("onnxruntime")
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, x[:1], f, opset_version=11, dynamo=False, input_names=["image"], output_names=["logits"])
+    got = ort.InferenceSession(f.getvalue(), providers=["CPUExecutionProvider"]).run(None, {"image": x[:1].numpy()})[0]
+    with torch.no_grad(): np.testing.assert_allclose(got, model(x[:1]).numpy(), atol=1e-4)
+
+
+def test_cpu_finetune_kept_trains_only_the_top(tmp_path):
+    from remyx_nb.train import Recipe, TopTune
+    real = make_folder(tmp_path/"real", n=8)
+    kw = dict(image_size=64, recipes=[Recipe("full")], seed=2)
+    m = _quiet_train([real], tmp_path/"ft", finetune="always", top_tune=TopTune(epochs=1, folds=2, batch_size=8), **kw)
+    h = _quiet_train([real], tmp_path/"head", finetune="off", **kw)
+    ft = m["finetune"]
+    assert m["kept"] == "finetune" and ft["tried"] and ft["kept"] and ft["folds_run"] == 2 and len(ft["head"]["accuracy"]) == 2
+    assert h["kept"] == "head" and h["finetune"]["why"].startswith("off")
+    (a, _), (b, _) = load_model(tmp_path/"ft"), load_model(tmp_path/"head")
+    ba, bb = a.backbone.net.blocks, b.backbone.net.blocks
+    assert all(torch.equal(p, q) for p, q in zip(ba[:12].parameters(), bb[:12].parameters()))      # the trunk is ImageNet's
+    assert not all(torch.equal(p, q) for p, q in zip(ba[12:].parameters(), bb[12:].parameters()))  # the top was trained
+
+
+def test_cpu_finetune_that_loses_is_not_kept_and_budget_skips(tmp_path):
+    "Tried (the trigger lowered to 0), it loses on the folds (a learning rate that wrecks it): the head model is written; over budget it is not tried."
+    from remyx_nb.train import Recipe, TopTune
+    real = make_folder(tmp_path/"real", n=8)
+    kw = dict(image_size=64, recipes=[Recipe("full")], seed=2)
+    m = _quiet_train([real], tmp_path/"ft", top_tune=TopTune(epochs=2, folds=2, batch_size=4, lr=0.5, head_lr=1, min_error=0), **kw)
+    ft = m["finetune"]
+    assert ft["mode"] == "auto" and ft["tried"] and not ft["kept"] and m["kept"] == "head" and ft["why"].startswith("not kept")
+    h = _quiet_train([real], tmp_path/"head", finetune="off", **kw)
+    sf, sh = (torch.load(tmp_path/x/"model.ckpt", weights_only=False)["state_dict"] for x in ("ft", "head"))
+    assert sf.keys() == sh.keys() and all(torch.equal(sf[k], sh[k]) for k in sf)
+    s = _quiet_train([real], tmp_path/"slow", top_tune=TopTune(min_error=0), finetune_budget=1e-3, **kw)
+    assert not s["finetune"]["tried"] and "over budget" in s["finetune"]["why"] and s["finetune"]["estimate_s"] > 0
+    e = _quiet_train([real], tmp_path/"easy", **kw)   # two colours: CV error 0, the head is enough
+    assert not e["finetune"]["tried"] and e["finetune"]["why"].startswith("not needed") and e["kept"] == "head"
