@@ -15,6 +15,10 @@ def _row(arm, k, seed, acc, trained=True, correct=None):
     if correct is not None: r["correct"] = correct
     return r
 
+def test_demo_refuses_a_lake_that_is_not_there(tmp_path):
+    with pytest.raises(Exception, match="--lake /no/such/lake is not a folder"): demo_params(lake="/no/such/lake")
+    assert demo_params(lake="train")["lake_dir"] == "train" and demo_params()["lake_dir"] == ""
+
 def test_best_row_is_a_trained_arm_when_the_probe_scores_best():
     rows = [_row("synthetic only", 0, 0, .70),
             *[_row("real only", k, s, a) for k, s, a in [(5, 0, .90), (5, 1, .92), ("all", 0, .95), ("all", 1, .96)]],
@@ -57,14 +61,17 @@ def _cli(*args, **kw):
 
 @pytest.mark.slow
 def test_demo_streams_one_line_per_arm_and_writes_a_readable_report(tmp_path):
-    p = _cli("demo", "--shots", "0,5", "--images-per-class", "6", "--seeds", "0", "--no-blob", "--runs-dir", tmp_path)
+    p = _cli("demo", "--shots", "0,5", "--images-per-class", "6", "--seeds", "0", "--no-blob", "--lake", "train", "--runs-dir", tmp_path)
     out, err = p.communicate(timeout=1500)
     assert p.returncode == 0, err[-3000:]
     arms = [m for m in map(ARM_LINE.match, out.splitlines()) if m]
-    expected = count_arms(demo_params(shots="0,5")["shots"], [0], "procedural")
-    assert len(arms) == expected == 4, out
-    assert [int(m[1]) for m in arms] == [1, 2, 3, 4] and {m[2] for m in arms} == {"4"}
-    assert sorted((m[3], m[4]) for m in arms) == [("linear probe", "5"), ("real only", "5"), ("synthetic + real", "5"), ("synthetic only", "0")]
+    expected = count_arms(demo_params(shots="0,5")["shots"], [0], "procedural", lake=True)
+    assert len(arms) == expected == 5, out
+    assert [int(m[1]) for m in arms] == [1, 2, 3, 4, 5] and {m[2] for m in arms} == {"5"}
+    assert sorted((m[3], m[4]) for m in arms) == [("linear probe", "5"), ("real + lake", "5"), ("real only", "5"),
+                                                  ("synthetic + real", "5"), ("synthetic only", "0")]
+    assert "real + lake (harvested from an index of the training photos, labels unused)" in out.splitlines()[0]
+    assert re.search(r"^k=5: (the lake helped|the lake hurt|no measurable difference): real \+ lake", out, re.M), out
     assert "Executing" not in err and "Traceback" not in err  # no per-cell bar, no noise
     (run,) = list(tmp_path.iterdir())
     html = (run/"synthetic_to_real.html").read_text()

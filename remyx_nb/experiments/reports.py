@@ -24,8 +24,9 @@ from .runner import run_notebook
 __all__ = ['DEMO_REQUEST', 'DEMO_CONCEPTS', 'HELD_OUT_SEED', 'NEEDS_PHOTOS', 'USES_PHOTOS', 'task_spec', 'real_splits',
            'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm', 'count_arms', 'ArmProgress',
            'linear_probe', 'summarise', 'report_words', 'plot_accuracy_vs_shots', 'correctness', 'paired_test',
-           'paired_difference', 'gain_verdict', 'synthetic_gain', 'best_row', 'show_table', 'parameters_table',
-           'parity_table', 'benchmark_table', 'plain_summary', 'experiment_notebook', 'demo_params', 'cli_demo']
+           'paired_difference', 'gain_verdict', 'synthetic_gain', 'arm_gain', 'best_row', 'show_table',
+           'parameters_table', 'parity_table', 'benchmark_table', 'plain_summary', 'experiment_notebook', 'demo_params',
+           'cli_demo']
 
 # %% ../../nbs/08b_reports.ipynb #b5e504be
 DEMO_REQUEST = "Our warehouse robot must tell ladders, boxes, pallets and traffic cones from an empty floor, on an OAK-D"
@@ -112,10 +113,11 @@ def run_arm(arm:str, # name shown in the tables, e.g. "synthetic + real"
 
 # %% ../../nbs/08b_reports.ipynb #3f15f4bf
 def count_arms(shots:list, # real shots per class, 0 for synthetic only
-               seeds:list, generator:str):
-    "Results rows `synthetic_to_real` makes: synthetic only at k = 0 (when the generators need no photos), else real only, synthetic + real and the linear probe."
+               seeds:list, generator:str,
+               lake:bool=False): # a "real + lake" arm for every k but 0 and all
+    "Results rows `synthetic_to_real` makes: synthetic only at k = 0 (when the generators need no photos), else real only, synthetic + real and the linear probe (+ real + lake)."
     no_photos = 0 if any(g in NEEDS_PHOTOS for g in parse_generators(generator)) else 1
-    return len(seeds)*sum(no_photos if str(k) == "0" else 3 for k in shots)
+    return len(seeds)*sum(no_photos if str(k) == "0" else 3 + (lake and str(k) != "all") for k in shots)
 
 def _clock(s): return f"{int(s)//3600}:{int(s)//60%60:02d}:{int(s)%60:02d}" if s >= 3600 else f"{int(s)//60}:{int(s)%60:02d}"
 
@@ -254,6 +256,24 @@ def synthetic_gain(summary, # the frame `summarise` returns
     return pd.DataFrame(recs), said
 
 # %% ../../nbs/08b_reports.ipynb #74ed28ba
+def arm_gain(rows:list, # results rows with per-image correctness (`eval_dir` or `correct`)
+             a:str, b:str, # arm names: A against B, paired per image and seed
+             what:str, # what A adds to B, for the verdict ("the lake")
+             test_set:str="real test set", alpha:float=0.05):
+    "Per k, A against B (paired per test image and seed, pooled over seeds): a frame and one sentence per k."
+    recs, said = [], []
+    for k in sorted({str(r["k"]) for r in rows if r["arm"] == a}, key=_kpos):
+        pairs = [(x, y) for x in rows if x["arm"] == a and str(x["k"]) == k for y in rows if y["arm"] == b and str(y["k"]) == k and y["seed"] == x["seed"]]
+        if not pairs: continue
+        d = paired_difference(np.concatenate([_correct(x) for x, _ in pairs]), np.concatenate([_correct(y) for _, y in pairs]))
+        acc_a, acc_b = np.mean([x["accuracy"] for x, _ in pairs]), np.mean([y["accuracy"] for _, y in pairs])
+        v = gain_verdict(d, alpha, what)
+        recs.append(dict(k=k, a=a, b=b, acc_a=round(acc_a, 4), acc_b=round(acc_b, 4), diff=round(d["diff"], 4), diff_ci_low=round(d["diff_ci_low"], 4),
+                         diff_ci_high=round(d["diff_ci_high"], 4), p_value=round(d["p_value"], 4), n_paired=d["n_paired"], seeds=len(pairs), verdict=v))
+        said.append(f"k={k}: {v}: {a} {acc_a:.3f} vs {b} {acc_b:.3f}, {d['diff']:+.3f} [{d['diff_ci_low']:+.3f}, {d['diff_ci_high']:+.3f}], "
+                    f"McNemar p = {d['p_value']:.2g} ({test_set}, {d['n_paired']} paired images over {len(pairs)} seed{'s' if len(pairs) > 1 else ''}).")
+    return pd.DataFrame(recs), said
+
 def best_row(rows:list, summary): # results rows and their summary
     "The results row of the best trained arm (highest mean accuracy), lowest seed; reference rows without a model are skipped."
     trained = {(r["arm"], str(r["k"])) for r in rows if r.get("model_dir")}
@@ -326,15 +346,18 @@ def experiment_notebook(name:str="synthetic_to_real"): # notebook in `nbs/experi
     return p
 
 def demo_params(real_dir:str|None=None, generator:str|None=None, images_per_class:int=100, shots:str="0,5,20",
-                seeds:str="0", blob:bool=True):
+                seeds:str="0", blob:bool=True,
+                lake:str|None=None): # unlabelled images for a "real + lake" arm, or "train" (the training photos, labels unused)
     "Parameters of the demo run of `synthetic_to_real`."
     if real_dir and not Path(real_dir).is_dir(): raise RemyxError(f"--real-dir {real_dir} does not exist; give a folder with train/ and test/ class folders.")
+    if lake and lake != "train" and not Path(lake).is_dir(): raise RemyxError(f"--lake {lake} is not a folder; give a folder of unlabelled images, or `train`.")
     gen = generator or ("augment+composite" if real_dir else "procedural")
     parse_generators(gen)
     ks = [s.strip() if s.strip() == "all" else int(s) for s in str(shots).split(",") if s.strip()]
     return dict(generator=gen, real_dir=str(Path(real_dir).resolve()) if real_dir else "", images_per_class=int(images_per_class),
                 shots=ks, seeds=[int(s) for s in str(seeds).split(",") if s.strip()],
-                compile_targets=["ir", "int8"] + (["blob", "archive"] if blob else []))
+                compile_targets=["ir", "int8"] + (["blob", "archive"] if blob else []),
+                lake_dir="train" if lake == "train" else str(Path(lake).resolve()) if lake else "")
 
 def cli_demo(p:argparse.ArgumentParser):
     "Arguments of `remyx-nb demo`; returns the function that runs it."
@@ -344,13 +367,16 @@ def cli_demo(p:argparse.ArgumentParser):
     p.add_argument("--shots", default="0,5,20", help="comma-separated real shots per class (0 = synthetic only, all = every photo)")
     p.add_argument("--seeds", default="0", help="comma-separated seeds")
     p.add_argument("--no-blob", action="store_true", help="skip the Myriad X blob and NN Archive")
+    p.add_argument("--lake", help="unlabelled images for a real + lake arm (a folder), or `train`: your training photos without their labels")
     p.add_argument("--runs-dir", default="papermill_runs", help="parent of the run folder")
     def run(a):
         nb = experiment_notebook()
-        params = demo_params(a.real_dir, a.generator, a.images_per_class, a.shots, a.seeds, not a.no_blob)
+        params = demo_params(a.real_dir, a.generator, a.images_per_class, a.shots, a.seeds, not a.no_blob, a.lake)
         out = new_run_dir(a.runs_dir, "demo")
         src = f"your photos in {params['real_dir']}" if params["real_dir"] else "built-in procedural stand-ins (no photos needed)"
-        arms = ("synthetic-only, " if 0 in params["shots"] else "") + "real-only and synthetic + real models (a linear probe beside each)"
+        arms = (("synthetic-only, " if 0 in params["shots"] else "") + "real-only, " + ("real + lake (harvested from an index of "
+                f"{'the training photos, labels unused' if params['lake_dir'] == 'train' else params['lake_dir']}), " if params["lake_dir"] else "")
+                + "and synthetic + real models (a linear probe beside each)")
         print(f"remyx-nb demo will: make {params['images_per_class']} {params['generator']} images per class; train {arms} "
               f"for shots {', '.join(map(str, params['shots']))} (seeds {', '.join(map(str, params['seeds']))}); evaluate them on {src}; "
               f"compile the best trained model to {', '.join(params['compile_targets'])}. One line per finished arm follows.\n"
