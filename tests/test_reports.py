@@ -89,9 +89,14 @@ def test_demo_streams_one_line_per_arm_and_writes_a_readable_report(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_in_demo_is_one_true_line(tmp_path):
     p = _cli("demo", "--no-blob", "--runs-dir", tmp_path, start_new_session=True)
-    time.sleep(25)  # past the kernel start, inside the first cells
-    os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground group
-    out, err = p.communicate(timeout=120)
+    try:
+        seen = []  # the plan, the report's path, then the first finished arm: from then on the arms' cell is running
+        while not (seen and seen[-1].startswith("[1/")) and len(seen) < 10: seen.append(p.stdout.readline())
+        assert seen[-1].startswith("[1/"), seen
+        os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground group
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None: os.killpg(p.pid, signal.SIGKILL)  # a failed check must not leave the demo running
     assert p.returncode == 130
     lines = err.strip().splitlines()
     assert len(lines) <= 3 and "Traceback" not in err, err[-3000:]
