@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from ..core import RemyxError, image_folder, draw_shots, atomic_write_json, atomic_write_text, output_folder
 from .index import LakeIndex, load_view, read_bytes, _unit
-from ..deploy.monitor import flag_for_review
+from ..deploy.monitor import flag_for_review, knn_distance
 
 # %% auto #0
 __all__ = ['unknown_mask', 'self_train', 'uncertain_band', 'harvest', 'cli_harvest']
@@ -22,10 +22,9 @@ def unknown_mask(seeds:np.ndarray, # S×D seed features
                  cand:np.ndarray, # N×D candidate features
                  k:int=5, quantile:float=0.05): # neighbours; share of seeds that would count as unknown themselves
     "True where a candidate is farther from its `k` nearest seeds than all but `quantile` of the seeds are from theirs."
-    us, uc = _unit(seeds), _unit(cand); kk = max(1, min(k, len(seeds) - 1))
-    S = us @ us.T; np.fill_diagonal(S, -np.inf)
-    loo = 1 - np.sort(S, 1)[:, -kk:].mean(1)
-    d = 1 - np.sort(uc @ us.T, 1)[:, -kk:].mean(1)
+    us, kk = _unit(seeds), max(1, min(k, len(seeds) - 1))
+    loo = knn_distance(us, us, kk, leave_one_out=True)
+    d = knn_distance(us, cand, kk)
     return d > np.quantile(loo, 1 - quantile), d
 
 def self_train(seeds:np.ndarray, y:np.ndarray, # S×D seed features and their class indices
