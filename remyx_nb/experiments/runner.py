@@ -70,6 +70,14 @@ def render_html(nb_path:str|Path, # an executed notebook
                                     resources={"metadata": {"name": title or notebook_title(nb_path)}})
     return atomic_write_text(Path(nb_path).with_suffix(".html"), body)
 
+def _logged_kernel(log_path:Path):
+    "A kernel manager whose kernel writes its own stderr (shutdown noise, C-library warnings) to `log_path`, not the terminal."
+    from jupyter_client.manager import AsyncKernelManager
+    class LoggedKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            with open(log_path, "ab") as f: return await super().start_kernel(stderr=f, **kw)  # Popen keeps its own copy of the fd
+    return LoggedKernelManager
+
 def run_notebook(notebook:str|Path, # the .ipynb to run
                  params:dict|None=None, # parameter overrides
                  params_file:str|Path|None=None, # a YAML mapping of parameters (overridden by `params`)
@@ -104,7 +112,8 @@ def run_notebook(notebook:str|Path, # the .ipynb to run
     try:
         pm.execute_notebook(str(notebook), str(out_nb), parameters=merged, cwd=str(notebook.parent.resolve()),
                             progress_bar=progress, kernel_name="python3", log_output=False,
-                            stdout_file=sys.stdout if echo else None, extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            stdout_file=sys.stdout if echo else None, extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                            kernel_manager_class=_logged_kernel(out_dir/"kernel.log"))
     except pm.PapermillExecutionError as e:
         if html: render_html(out_nb, title, hide_code)
         msg = str(e.evalue).strip().splitlines()[0] if str(e.evalue).strip() else ""
@@ -113,6 +122,8 @@ def run_notebook(notebook:str|Path, # the .ipynb to run
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the cancelled cell's task would log its traceback at exit
         raise KeyboardInterrupt(f"the partial run folder {out_dir} is kept; a run does not resume (the same command starts a new run folder)") from None
     finally:
+        log = out_dir/"kernel.log"  # kept only when the kernel said something on its own stderr
+        if log.is_file() and not log.stat().st_size: log.unlink()
         if old is None: os.environ.pop("REMYX_RUN_DIR", None)
         else: os.environ["REMYX_RUN_DIR"] = old
     if html: render_html(out_nb, title, hide_code)
