@@ -17,4 +17,14 @@ if ! ldconfig -p 2>/dev/null | grep -q libusb-1.0; then
     echo "setup.sh: for Myriad X blobs install libusb (Debian/Ubuntu: sudo apt-get install libusb-1.0-0)." >&2
   fi
 fi
+# The review page's browser test drives Debian's Chromium through Playwright (Playwright's own browser download is not
+# needed, and may not be reachable); install it when we can.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }) \
+      || echo "setup.sh: could not install chromium; the browser test of the review page will be skipped." >&2
+  else
+    echo "setup.sh: for the review page's browser test install Chromium (Debian/Ubuntu: sudo apt-get install chromium)." >&2
+  fi
+fi
 echo "setup.sh: ready. Try: .venv/bin/remyx-nb --help"

@@ -24,6 +24,8 @@ COMMANDS = {
     "compile":  ("remyx_nb.compile",  "Export ONNX, OpenVINO IR (FP16/INT8), a Myriad X blob and an NN Archive."),
     "predict":  ("remyx_nb.deploy.predict",   "Batch-predict a folder or a CSV/Parquet column of image paths."),
     "monitor":  ("remyx_nb.deploy.monitor",   "Check new images for drift and flag low-confidence ones for review."),
+    "review":   ("remyx_nb.review.app",   "Judge a review queue's images on a local web page (accept, reject, relabel)."),
+    "merge":    ("remyx_nb.review",   "Turn a review queue's decisions into a training folder (or Label Studio JSON)."),
     "run":      ("remyx_nb.experiments.runner",   "Run an experiment notebook with papermill into a new run folder."),
     "demo":     ("remyx_nb.experiments.reports",     "Run the whole pipeline end to end on the built-in example."),
 }

@@ -22,11 +22,13 @@ from .core import RemyxError, atomic_write_json, read_json, output_folder, IMAGE
 from tqdm import tqdm
 from .backbones import Backbone, EfficientNetLiteFeatures, create_backbone
 from .data import ImageFolders, train_transform
+from .reference import reference_stats
 
 # %% auto #0
 __all__ = ['TAPS', 'BASELINE', 'Classifier', 'set_trainable', 'LitClassifier', 'extract_features', 'Recipe', 'candidate_recipes',
-           'feature_bank', 'recipe_features', 'cv_folds', 'cross_validate', 'fit_head', 'choose_recipe', 'TopTune',
-           'cache_activations', 'top_logits', 'fit_top', 'cv_top', 'train', 'load_model', 'cli_train']
+           'feature_bank', 'recipe_features', 'cv_folds', 'cross_validate', 'out_of_fold_proba', 'fit_head',
+           'choose_recipe', 'TopTune', 'cache_activations', 'top_logits', 'fit_top', 'cv_top', 'train',
+           'training_reference', 'load_model', 'cli_train']
 
 # %% ../nbs/03_train.ipynb #fa2ecc1b
 class Classifier(nn.Module):
@@ -234,18 +236,33 @@ def cross_validate(bank:dict, r:Recipe, y:np.ndarray, w:np.ndarray, # all items'
     X = recipe_features(bank, r); Xf = recipe_features(bank, r, True) if r.flip else None
     P = _Prepared(np.concatenate([X, Xf]) if r.flip else X, r.depth)
     Z = P(X); Zf = P(Xf) if r.flip else None
-    R, S = np.where(real)[0], np.where(~real)[0]
     acc, ll = [], []
+    for vi, p, classes in _fold_proba(Z, Zf, r, y, w, real, groups, folds):
+        col = np.searchsorted(classes, y[vi])  # a class absent from a fold's training rows cannot be predicted
+        ok = np.isin(y[vi], classes)
+        acc.append(float(((p.argmax(1) == col) & ok).mean()))
+        ll.append(float(-np.log(np.where(ok, p[np.arange(len(vi)), np.minimum(col, p.shape[1]-1)], 1e-6)).mean()))
+    return np.array(acc), np.array(ll)
+
+def _fold_proba(Z, Zf, r, y, w, real, groups, folds):
+    "Per fold: `(validation items, their probabilities over the fold's classes, those classes)`."
+    R, S = np.where(real)[0], np.where(~real)[0]
     for tr, va in folds:
         vi = R[va]; ti = np.concatenate([R[tr], S[~np.isin(groups[S], groups[vi])]])
         Zt, yt, wt = Z[ti], y[ti], w[ti]
         if r.flip: Zt, yt, wt = np.concatenate([Zt, Zf[ti]]), np.tile(yt, 2), np.tile(wt, 2)
-        p = np.clip(_logreg(Zt, yt, wt, r.C).predict_proba(Z[vi]), 1e-6, 1)
-        col = np.searchsorted(np.unique(yt), y[vi])  # a class absent from a fold's training rows cannot be predicted
-        ok = np.isin(y[vi], yt)
-        acc.append(float(((p.argmax(1) == col) & ok).mean()))
-        ll.append(float(-np.log(np.where(ok, p[np.arange(len(vi)), np.minimum(col, p.shape[1]-1)], 1e-6)).mean()))
-    return np.array(acc), np.array(ll)
+        yield vi, np.clip(_logreg(Zt, yt, wt, r.C).predict_proba(Z[vi]), 1e-6, 1), np.unique(yt)
+
+def out_of_fold_proba(bank:dict, r:Recipe, y, w, real, groups, # as for `cross_validate`
+                      folds:list, # ONE k-fold partition of the real items (each is validated once)
+                      n_classes:int):
+    "`(items, N×C probabilities)`: what recipe `r` says about each real item when it is not among the rows it is fitted on."
+    X = recipe_features(bank, r); Xf = recipe_features(bank, r, True) if r.flip else None
+    P = _Prepared(np.concatenate([X, Xf]) if r.flip else X, r.depth)
+    items, probs = [], []
+    for vi, p, classes in _fold_proba(P(X), P(Xf) if r.flip else None, r, y, w, real, groups, folds):
+        full = np.full((len(vi), n_classes), 1e-6); full[:, classes] = p; items.append(vi); probs.append(full)
+    return np.concatenate(items), np.concatenate(probs)
 
 def fit_head(bank:dict, r:Recipe, y, w, n_classes:int):
     "The recipe's head fitted on every item: `(W C×D, b C)` over the bank's features (a binary head gets two rows)."
@@ -611,6 +628,8 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
             if top["tried"]: times["finetune_s"] = time.perf_counter() - t
 
         _save_ckpt(lit, out/"model.ckpt", trainer)
+        ref = training_reference(lit, dm, bank, recipe, y, w, real, groups, seed, refit=kept == "finetune")
+        if ref is not None and (trainer is None or trainer.is_global_zero): ref.save(out/"reference.npz")  # what monitor compares with
         info = {"labels": dm.classes, "image_size": image_size, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
                 "backbone": backbone, "input": "RGB", "framing": recipe.framing, "taps": list(recipe.taps)}
         if trainer is None or trainer.is_global_zero:
@@ -629,6 +648,23 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
                    "times": {k: round(v, 2) for k, v in times.items()}, "model": str(out/"model.ckpt")}
         if trainer is None or trainer.is_global_zero: atomic_write_json(out/"metrics.json", metrics)
     return metrics
+
+def training_reference(lit:LitClassifier, # the trained model
+                       dm:ImageFolders, bank:dict, recipe:Recipe, # its data, feature bank and recipe
+                       y, w, real, groups, # as for `cross_validate`
+                       seed:int=0,
+                       refit:bool=False, # the backbone was fine-tuned: its features are not the bank's
+                       max_images:int=2000): # a class-stratified sample of at most this many real photos
+    "The drift reference `monitor` needs, or None with fewer than 10 real photos: out-of-fold confidences and the network's features of the real photos."
+    R = np.where(real)[0]
+    folds, k = cv_folds(y[real], seed)
+    if len(R) < 10 or not folds: return None
+    items, proba = out_of_fold_proba(bank, recipe, y, w, real, groups, folds[:k], len(dm.classes))
+    if len(items) > max_images:
+        keep = np.sort(np.random.default_rng(seed).choice(len(items), max_images, replace=False)); items, proba = items[keep], proba[keep]
+    if refit: feats = extract_features(lit.net.backbone, dm.eval_images(items, recipe.framing), batch_size=8).numpy()
+    else: feats = recipe_features(bank, recipe)[items]  # what the exported network computes before its head
+    return reference_stats(dm.classes, np.log(proba), feats, source=f"the training run's {len(items)} real photos (out-of-fold confidences)")
 
 def _split_record(dm, shots, seed, k, repeats):
     "What each image was for: the model's head is fit on every image; these are the real photos, the stage-2 hold-out and the CV."

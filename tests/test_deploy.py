@@ -106,30 +106,44 @@ def test_predict_missing_compiled_dir(tmp_path, cli):
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "remyx-nb compile" in r.stderr
 
 
-def test_drift_not_on_held_out_photos_but_on_hymenoptera(compiled_dir, shared_datasets, tmp_path, cli):
-    "Reference: the model's training photos. Held-out forklift/person photos are no drift; ants and bees are."
-    ref = shared_datasets/"forklift_person/train"
-    r = cli("monitor", compiled_dir, shared_datasets/"forklift_person/test", "-o", tmp_path/"same", "--reference", ref)
+def test_drift_knows_its_model_no_drift_on_held_out_photos_but_on_hymenoptera(compiled_dir, shared_datasets, tmp_path, cli):
+    "No --reference: the reference train measured, carried by compile. Held-out forklift/person photos are no drift; ants and bees are."
+    r = cli("monitor", compiled_dir, shared_datasets/"forklift_person/test", "-o", tmp_path/"same")
     assert r.returncode == 0, r.stderr
     same = json.loads((tmp_path/"same/drift.json").read_text())
-    r = cli("monitor", compiled_dir, shared_datasets/"hymenoptera/val", "-o", tmp_path/"bees",
-            "--reference", tmp_path/"same/reference.npz")
+    r = cli("monitor", compiled_dir, shared_datasets/"hymenoptera/val", "-o", tmp_path/"bees")
     assert r.returncode == 0, r.stderr
     bees = json.loads((tmp_path/"bees/drift.json").read_text())
     print("\nheld-out:", {k: same[k] for k in ("drift", "psi", "low_conf_rate", "ood_rate")},
           "\nhymenoptera:", {k: bees[k] for k in ("drift", "psi", "low_conf_rate", "ood_rate")})
     assert same["drift"] is False and bees["drift"] is True
-    assert bees["ood_rate"] > 0.5 > same["ood_rate"]
+    assert bees["ood_rate"] > 0.5 > same["ood_rate"] and "real photos" in same["reference"]
     assert (tmp_path/"bees/confidence.png").stat().st_size > 0 and (tmp_path/"bees/drift.png").stat().st_size > 0
     assert bees["flagged"] > 0 and len((tmp_path/"bees/review/manifest.jsonl").read_text().splitlines()) == bees["flagged"]
     # an existing report is never overwritten
-    r = cli("monitor", compiled_dir, shared_datasets/"hymenoptera/val", "-o", tmp_path/"bees", "--reference", ref)
+    r = cli("monitor", compiled_dir, shared_datasets/"hymenoptera/val", "-o", tmp_path/"bees")
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "already holds a drift report" in r.stderr
 
+def test_the_reference_train_wrote_is_in_the_compiled_models_feature_space(compiled_dir, forklift_model_dir, shared_datasets):
+    "Every training photo's IR features sit on one of the reference's (it holds them all): train's features are the network's."
+    from remyx_nb.reference import Reference, knn_distance
+    from remyx_nb.deploy.monitor import infer
+    ref = Reference.load(compiled_dir/"reference.npz")
+    assert (forklift_model_dir/"reference.npz").read_bytes() == (compiled_dir/"reference.npz").read_bytes()
+    photos = list_images(shared_datasets/"forklift_person/train", recursive=True)[::25]
+    inf = infer(Predictor(compiled_dir), photos)
+    assert knn_distance(ref.features, inf.features, k=1).max() < 5e-3
+    assert len(ref.conf) == len(list_images(shared_datasets/"forklift_person/train", recursive=True))
+
+def test_a_compiled_model_without_a_reference_asks_for_one(compiled_dir, shared_datasets, tmp_path, cli):
+    old = tmp_path/"old"; shutil.copytree(compiled_dir, old); (old/"reference.npz").unlink(); (old/"parity.json").unlink()
+    r = cli("monitor", old, shared_datasets/"forklift_person/test", "-o", tmp_path/"m")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "pass --reference" in r.stderr
 
 def test_review_merge_retrain_round_trip(compiled_dir, forklift_model_dir, shared_datasets, tmp_path):
     "Flagged ants/bees are reviewed as 'other', merged, and the retrained model recognises unseen ants/bees as 'other'."
-    from remyx_nb.deploy.monitor import monitor, read_manifest, label_review, merge_reviewed
+    from remyx_nb.deploy.monitor import monitor
+    from remyx_nb.review import read_manifest, label_review, merge_reviewed
     from remyx_nb.train import train
     from remyx_nb.compile import compile_model
     pred = Predictor(compiled_dir)

@@ -255,7 +255,8 @@ def compile_module(model:nn.Module, # normalised float N×3×H×W in, logits out
                    bench_iters:int=50, # timed batch-1 calls per runtime
                    threads:int=2, # CPU threads for the benchmark
                    overwrite:bool=False, # replace an existing out_dir
-                   verbose:bool=True): # print progress
+                   verbose:bool=True, # print progress
+                   reference:str|Path|None=None): # the drift reference `train` wrote (`reference.npz`), carried to `monitor`
     "Compile an in-memory model into `out_dir`; returns a summary dict (paths, parity, benchmark)."
     out_dir = Path(out_dir)
     t0 = time.perf_counter(); model = model.eval()
@@ -277,6 +278,7 @@ def compile_module(model:nn.Module, # normalised float N×3×H×W in, logits out
         step("onnx", f"ONNX (opset 11, uint8 input, dynamic batch) for {len(info['labels'])} labels at {size}×{size}")
         onnx_path = export_onnx(model, info, work/"model.onnx")
         atomic_write_json(work/"labels.json", info)
+        if reference: shutil.copy2(reference, work/"reference.npz")
         step("ir_fp16", "OpenVINO IR FP16")
         fp16 = to_ir(onnx_path, work/"openvino/model_fp16.xml")
         runners = {"torch": torch_runner(model, info), "onnx": onnx_runner(onnx_path),
@@ -350,8 +352,9 @@ def compile_model(model_dir:str|Path, # folder written by the train stage (model
     size = check_model(model, info, kwargs.get("image_size"))
     if data is None: data = recorded_images(model_dir, "val", size)
     if int8 and calib is None: calib = recorded_images(model_dir, "train", size)[0]
+    ref = model_dir/"reference.npz"
     return compile_module(model, info, out_dir, int8=int8, blob=blob, shaves=shaves, archive=archive, data=data,
-                          calib=calib, **kwargs)
+                          calib=calib, reference=ref if ref.exists() else None, **kwargs)
 
 # %% ../../nbs/05_compile.ipynb #312d884d
 def cli_compile(p:argparse.ArgumentParser): # the `compile` sub-parser

@@ -6,18 +6,19 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/monitor.html.md"""
 
 # %% ../../nbs/06b_monitor.ipynb #a3414034
 from __future__ import annotations
-import argparse, hashlib, json, os, shutil, tempfile
+import argparse, json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from ..core import RemyxError, read_json, atomic_write_json, atomic_write_text, list_images, image_folder
+from ..reference import Reference, confidence, knn_distance, reference_stats
+from ..review import flag_for_review
 from .predict import Predictor, load_crops, decode_logits, iter_paths
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'DISCARD', 'Inference', 'infer', 'confidence', 'knn_distance', 'Reference', 'build_reference', 'psi',
-           'sample_flags', 'drift_report', 'plot_confidence', 'plot_drift', 'flag_for_review', 'read_manifest',
-           'label_review', 'merge_reviewed', 'monitor', 'cli_monitor']
+__all__ = ['THRESHOLDS', 'Inference', 'infer', 'build_reference', 'psi', 'sample_flags', 'drift_report', 'plot_confidence',
+           'plot_drift', 'monitor', 'cli_monitor']
 
 # %% ../../nbs/06b_monitor.ipynb #9624f57c
 @dataclass
@@ -46,57 +47,6 @@ def infer(predictor:Predictor, # the loaded model
     return Inference(ok, logits, feats, errs)
 
 # %% ../../nbs/06b_monitor.ipynb #f6f7926a
-def confidence(logits:np.ndarray): # N×C
-    "Top softmax probability per row."
-    z = np.asarray(logits, np.float64); z = z - z.max(1, keepdims=True); p = np.exp(z)
-    return (p.max(1)/p.sum(1)).astype(np.float32)
-
-def _unit(f): return (f/np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
-def knn_distance(ref:np.ndarray, # M×D unit reference features
-                 feats:np.ndarray, # N×D features
-                 k:int=5, # neighbours averaged
-                 leave_one_out:bool=False): # `feats` is `ref` itself: skip each row's own match
-    "Mean cosine distance of each row of `feats` to its `k` nearest rows of `ref`."
-    s = _unit(feats) @ ref.T
-    if leave_one_out: np.fill_diagonal(s, -np.inf)
-    k = min(k, ref.shape[0] - int(leave_one_out))
-    return (1 - np.sort(np.partition(s, -k, 1)[:, -k:], 1).mean(1)).astype(np.float32)
-
-@dataclass
-class Reference:
-    "What 'normal' looks like for one model, measured on its validation images."
-    labels: list # class names
-    conf: np.ndarray # confidence of each validation image
-    edges: np.ndarray # confidence bin edges for the PSI
-    features: np.ndarray|None # unit validation features (M×D)
-    low_conf: float # confidence below this is low (the `quantile` of `conf`)
-    ood_dist: float|None # k-NN distance above this is out of distribution (the 1-`quantile` of validation)
-    k: int = 5
-    quantile: float = 0.05
-    source: str = ""
-
-    def save(self, path:str|Path):
-        "Write the reference to a `.npz` file (atomically)."
-        path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz"); os.close(fd)
-        meta = json.dumps({"labels": self.labels, "low_conf": self.low_conf, "ood_dist": self.ood_dist, "k": self.k,
-                           "quantile": self.quantile, "source": self.source})
-        np.savez_compressed(tmp, conf=self.conf, edges=self.edges, meta=np.array(meta),
-                            features=self.features.astype(np.float16) if self.features is not None else np.zeros(0))
-        os.replace(tmp, path); return path
-
-    @classmethod
-    def load(cls, path:str|Path):
-        "Read a reference written by `save`."
-        try:
-            with np.load(path) as z:
-                m = json.loads(str(z["meta"])); f = z["features"]
-                return cls(m["labels"], z["conf"], z["edges"], f.astype(np.float32) if f.size else None,
-                           m["low_conf"], m["ood_dist"], m["k"], m["quantile"], m.get("source", ""))
-        except (OSError, KeyError, ValueError) as e:
-            raise RemyxError(f"{path} is not a reference file written by `remyx-nb monitor` ({type(e).__name__}).") from None
-
 def build_reference(predictor:Predictor, # the deployed model
                     paths:list, # its validation images (real photos)
                     k:int=5, bins:int=10, # neighbours for the OOD distance; confidence bins for the PSI
@@ -104,14 +54,7 @@ def build_reference(predictor:Predictor, # the deployed model
                     batch_size:int=64, workers:int=2, source:str=""):
     "Reference statistics of `predictor` on `paths`."
     inf = infer(predictor, paths, batch_size, workers)
-    if len(inf) < 2*k: raise RemyxError(f"The reference needs at least {2*k} readable images; {len(inf)} found in {source or 'the list'}.")
-    c = confidence(inf.logits)
-    edges = np.unique(np.quantile(c, np.linspace(0, 1, bins + 1))); edges[0], edges[-1] = 0.0, 1.0 + 1e-6
-    feats = ood = None
-    if inf.features is not None:
-        feats = _unit(inf.features)
-        ood = float(np.quantile(knn_distance(feats, feats, k, leave_one_out=True), 1 - quantile))
-    return Reference(list(predictor.labels), c, edges, feats, float(np.quantile(c, quantile)), ood, k, quantile, source)
+    return reference_stats(predictor.labels, inf.logits, inf.features, k, bins, quantile, source)
 
 # %% ../../nbs/06b_monitor.ipynb #2a0aa373
 THRESHOLDS = {"psi": 0.25, "low_conf_rate": 0.25, "ood_rate": 0.25}
@@ -178,81 +121,10 @@ def plot_drift(batches:list, # `drift_report` dicts, one per batch, in order
     ax.set_xlabel("batch"); ax.set_ylabel("statistic"); ax.set_title(title); ax.legend(fontsize=8)
     return ax
 
-# %% ../../nbs/06b_monitor.ipynb #3d3f19ef
-def _unique_name(src:Path, i:int): return f"{i:05d}_{hashlib.sha1(str(src).encode()).hexdigest()[:8]}{src.suffix.lower()}"
-
-def flag_for_review(review_dir:str|Path, # folder to create (or extend)
-                    rows:list[dict]): # `{'path', 'predicted', 'score', 'reasons'}` of the flagged images
-    "Copy flagged images into `review_dir/images/` and record them in `review_dir/manifest.jsonl`; returns its path."
-    review_dir = Path(review_dir); (review_dir/"images").mkdir(parents=True, exist_ok=True)
-    man = review_dir/"manifest.jsonl"
-    old = read_manifest(man) if man.exists() else []
-    seen = {r["source"] for r in old}
-    for r in rows:
-        if r["path"] in seen: continue
-        src = Path(r["path"]); name = _unique_name(src, len(old))
-        shutil.copy2(src, review_dir/"images"/name); seen.add(r["path"])
-        old.append({"file": f"images/{name}", "source": str(src), "predicted": r["predicted"], "score": r["score"],
-                    "reasons": r["reasons"], "label": None})
-    atomic_write_text(man, "".join(json.dumps(r) + "\n" for r in old))
-    return man
-
-def read_manifest(path:str|Path): # a review `manifest.jsonl`
-    "Rows of a review manifest."
-    path = Path(path)
-    if not path.exists(): raise RemyxError(f"{path} does not exist; run `remyx-nb monitor` to make a review folder.")
-    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
-
-def label_review(review_dir:str|Path, # a review folder
-                 labels:dict): # `file` (as in the manifest, or its bare name) → class name, or None to un-label
-    "Set reviewed labels in the manifest; returns the number of rows changed."
-    man = Path(review_dir)/"manifest.jsonl"; rows = read_manifest(man)
-    by = {**{r["file"]: r for r in rows}, **{Path(r["file"]).name: r for r in rows}}
-    unknown = [k for k in labels if k not in by]
-    if unknown: raise RemyxError(f"{unknown[0]} is not in {man}; use the `file` names the manifest lists.")
-    for k, v in labels.items(): by[k]["label"] = v
-    atomic_write_text(man, "".join(json.dumps(r) + "\n" for r in rows))
-    return len(labels)
-
-# %% ../../nbs/06b_monitor.ipynb #212ba8b4
-DISCARD = "discard"
-
-def merge_reviewed(review_dir:str|Path, # folder `flag_for_review` made, with labels filled in
-                   dataset_dir:str|Path, # real-photo image folder to add to (created if missing)
-                   classes:list|None=None, # allowed labels; default: the dataset's class folders, else any
-                   new_classes:bool=False): # allow labels outside `classes`
-    "Copy labelled review images into `dataset_dir/<label>/`; returns `{'added', 'already', 'unlabelled', 'discarded', 'per_class'}`."
-    review_dir, dataset_dir = Path(review_dir), Path(dataset_dir)
-    rows = read_manifest(review_dir/"manifest.jsonl")
-    if (dataset_dir/"metadata.jsonl").exists():
-        raise RemyxError(f"{dataset_dir} is a synthetic dataset (it has metadata.jsonl); merge reviewed photos into a separate folder.")
-    if classes is None and dataset_dir.is_dir():
-        classes = sorted(d.name for d in dataset_dir.iterdir() if d.is_dir() and not d.name.startswith((".", "_"))) or None
-    todo = [r for r in rows if r["label"] not in (None, "", DISCARD)]
-    if classes is not None and not new_classes:
-        bad = sorted({r["label"] for r in todo} - set(classes))
-        if bad: raise RemyxError(f"Review label {bad[0]!r} is not one of {', '.join(classes)}; fix the manifest or pass new_classes=True.")
-    for r in todo:
-        if not (review_dir/r["file"]).exists(): raise RemyxError(f"{review_dir/r['file']} is listed in the manifest but missing.")
-    added, already, per, prov = 0, 0, {}, []
-    for r in todo:
-        src = review_dir/r["file"]; h = hashlib.sha1(src.read_bytes()).hexdigest()[:16]
-        dst = dataset_dir/r["label"]/f"review_{h}{src.suffix.lower()}"
-        if dst.exists(): already += 1; continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp"); shutil.copy2(src, tmp); os.replace(tmp, dst)
-        added += 1; per[r["label"]] = per.get(r["label"], 0) + 1
-        prov.append({"file_name": f"{r['label']}/{dst.name}", "label": r["label"], "source": r["source"],
-                     "predicted": r["predicted"], "score": r["score"], "reasons": r["reasons"]})
-    if prov:
-        log = dataset_dir/"reviewed.jsonl"
-        atomic_write_text(log, (log.read_text(encoding="utf-8") if log.exists() else "") + "".join(json.dumps(p) + "\n" for p in prov))
-    return {"added": added, "already": already, "unlabelled": sum(r["label"] in (None, "") for r in rows),
-            "discarded": sum(r["label"] == DISCARD for r in rows), "per_class": per}
-
 # %% ../../nbs/06b_monitor.ipynb #63b5ac31
 def _default_reference(compiled_dir:Path):
-    "The real photos compile checked parity on (the model's validation images), if recorded."
+    "The reference `train` measured (carried by `compile`), else the real photos compile checked parity on, if recorded."
+    if (compiled_dir/"reference.npz").exists(): return compiled_dir/"reference.npz"
     p = compiled_dir/"parity.json"
     if p.exists():
         d = read_json(p).get("data")
@@ -273,7 +145,8 @@ def monitor(predictor:Predictor, # the deployed model
     if (out_dir/"drift.json").exists(): raise RemyxError(f"{out_dir} already holds a drift report; choose a new -o folder.")
     if reference is None: reference = _default_reference(predictor.dir)
     if reference is None:
-        raise RemyxError("Pass --reference with the model's validation images (a folder) or a reference.npz.")
+        raise RemyxError(f"{predictor.dir} has no reference.npz (a model trained before train wrote one, or without 10 real photos): "
+                         "pass --reference with the model's validation images (a folder) or a reference.npz.")
     if not isinstance(reference, Reference):
         r = Path(reference)
         if r.suffix == ".npz": reference = Reference.load(r)
@@ -311,7 +184,7 @@ def cli_monitor(p:argparse.ArgumentParser):
     p.add_argument("--csv", help="CSV file with a column of image paths"); p.add_argument("--parquet", help="Parquet file with a column of image paths")
     p.add_argument("--column", help="name of the column of image paths")
     p.add_argument("-o", "--out", required=True, help="new folder for drift.json, plots and the review folder")
-    p.add_argument("--reference", help="validation images (folder) or a reference.npz (default: compile's parity images)")
+    p.add_argument("--reference", help="validation images (folder) or a reference.npz (default: the reference.npz train wrote, which compile carries)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--psi", type=float, default=THRESHOLDS["psi"], help="PSI threshold")
     p.add_argument("--low-conf-rate", type=float, default=THRESHOLDS["low_conf_rate"], help="low-confidence rate threshold")

@@ -12,7 +12,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from ..core import RemyxError, image_folder, draw_shots, atomic_write_json, atomic_write_text, output_folder
 from .index import LakeIndex, load_view, read_bytes, _unit
-from ..deploy.monitor import flag_for_review, knn_distance
+from ..reference import knn_distance
+from ..review import flag_for_review
 
 # %% auto #0
 __all__ = ['unknown_mask', 'self_train', 'uncertain_band', 'harvest', 'cli_harvest']
