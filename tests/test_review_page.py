@@ -88,3 +88,23 @@ def test_keyboard_judging_survives_a_killed_server_and_merges_into_training(tmp_
     r = cli("train", tmp_path/"reviewed", "-o", tmp_path/"model", "--time-budget", "30", "--finetune", "off")
     assert r.returncode == 0, r.stderr
     assert json.loads((tmp_path/"model"/"labels.json").read_text())["labels"] == ["forklift", "person"]
+
+@pytest.mark.slow
+def test_a_detection_queue_shows_its_boxes_and_is_judged_per_image(tmp_path, browser):
+    (tmp_path/"photos").mkdir()
+    p = _shape(tmp_path/"photos"/"dock.png", "forklift", 0)
+    boxes = [[10, 20, 60, 50, "forklift", 0.41], [90, 10, 30, 80, "person", 0.38]]
+    queue = flag_for_review(tmp_path/"review", [{"path": str(p), "predicted": "forklift", "score": 0.41, "reasons": ["low_conf"]}]).parent
+    rows = read_manifest(queue/"manifest.jsonl"); rows[0]["boxes"] = boxes
+    (queue/"manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    port = _free_port(); server = _serve(queue, port)
+    try:
+        page = browser.new_page(); page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector(".box")
+        assert page.locator(".box").count() == 2 and page.locator(".box span").first.inner_text().startswith("forklift 0.41")
+        w = page.evaluate("document.getElementById('big').width")  # 640 px wide for a 160 px photo: boxes scale with it
+        assert abs(page.locator(".box").first.bounding_box()["width"] - 60*w/160) < 3
+        page.keyboard.press("x"); page.wait_for_selector("#done", state="visible")
+    finally:
+        server.kill()
+    assert read_manifest(queue/"manifest.jsonl")[0]["label"] == "discard"

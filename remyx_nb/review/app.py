@@ -23,7 +23,7 @@ header{display:flex;gap:1.5em;align-items:center;padding:.6em 1em;background:#1f
 header b{font-size:16px} #progress{font-variant-numeric:tabular-nums} kbd{background:#eee;color:#222;border-radius:3px;padding:0 .3em}
 #keys{opacity:.85;font-size:12px} main{display:flex;gap:1em;padding:1em}
 #stage{position:relative;flex:0 0 auto;background:#fff;border:1px solid #ccc;min-width:420px;min-height:320px;display:flex;align-items:center;justify-content:center}
-#big{width:640px;height:auto;display:block} .box{position:absolute;border:2px solid #e33;pointer-events:none}
+#big{width:640px;height:auto;display:block} .box{position:absolute;box-sizing:border-box;border:2px solid #e33;pointer-events:none}
 .box span{position:absolute;top:-1.4em;left:-2px;background:#e33;color:#fff;font-size:11px;padding:0 3px}
 #side{flex:1;min-width:240px} #side h2{margin:.2em 0} .reasons{color:#a55} #labels button{margin:.15em}
 #actions button{font-size:15px;margin:.2em .2em .2em 0;padding:.35em .8em} #done{display:none;font-size:18px;padding:2em}
@@ -144,7 +144,7 @@ def create_app(queue:str|Path, # a review queue (see `review.open_queue`)
     return Starlette(routes=[Route("/", page), Route("/api/queue", state), Route("/img/{file:path}", image),
                              Route("/api/decide", decision, methods=["POST"]), Route("/api/undo", undo, methods=["POST"])])
 
-# %% ../../nbs/09a_review_app.ipynb #0fb90f5e
+# %% ../../nbs/09a_review_app.ipynb #a1545db7
 def serve(queue:str|Path, # a review queue
           port:int=8765, host:str="127.0.0.1", # where to listen (127.0.0.1: this machine only)
           labels:list|None=None): # classes offered for relabelling
