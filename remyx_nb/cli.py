@@ -26,6 +26,9 @@ COMMANDS = {
     "monitor":  ("remyx_nb.deploy.monitor",   "Check new images for drift and flag low-confidence ones for review."),
     "review":   ("remyx_nb.review.app",   "Judge a review queue's images on a local web page (accept, reject, relabel)."),
     "merge":    ("remyx_nb.review",   "Turn a review queue's decisions into a training folder (or Label Studio JSON)."),
+    "models":   ("remyx_nb.registry", "List, add, promote and roll back versions of compiled models per context."),
+    "update":   ("remyx_nb.registry.update", "From an incident in plain words to a candidate, promoted only if better on real photos."),
+    "watch":    ("remyx_nb.registry.watch", "Stream predictions from a folder or growing table; follow the live model version."),
     "run":      ("remyx_nb.experiments.runner",   "Run an experiment notebook with papermill into a new run folder."),
     "demo":     ("remyx_nb.experiments.reports",     "Run the whole pipeline end to end on the built-in example."),
 }

@@ -1,0 +1,80 @@
+"""Model updates on real photos: a worse candidate stays out, a better one is promoted; `watch` follows a promotion with one row per image."""
+import json, os, shutil, signal, subprocess, sys, time
+from pathlib import Path
+import numpy as np, pytest
+from remyx_nb.core import image_folder
+from remyx_nb.registry import Registry, lineage
+from remyx_nb.registry.update import update
+
+QUICK = dict(train_kwargs={"time_budget": 30, "finetune": "off"}, compile_kwargs={"bench_iters": 2, "max_images": 8})
+
+def _subset(src, dst, per_class, flip=0.0, seed=0):
+    "`per_class` photos of each class of `src` linked into `dst`; a share `flip` of them under the other class's name."
+    classes, items = image_folder(src); rng = np.random.default_rng(seed)
+    for ci, c in enumerate(classes):
+        ps = [p for p, i in items if i == ci]
+        for p in rng.choice(ps, per_class, replace=False):
+            lab = classes[1 - ci] if rng.random() < flip else c
+            (dst/lab).mkdir(parents=True, exist_ok=True); os.symlink(p, dst/lab/Path(p).name)
+    return dst
+
+@pytest.mark.slow
+def test_update_keeps_a_worse_candidate_out_and_promotes_a_better_one(compiled_dir, forklift_model_dir, shared_datasets, tmp_path):
+    test = shared_datasets/"forklift_person/test"
+    reg = Registry(tmp_path/"reg", create=True)
+    reg.add("aisle", compiled_dir, lineage(forklift_model_dir, metrics={"real_test": str(test)}), promote=True)
+    # a candidate trained on 40 photos per class, 40 % of them mislabelled, for a false-alarm incident
+    bad = _subset(shared_datasets/"forklift_person/train", tmp_path/"mislabelled", 40, flip=0.4)
+    r = update(f"{tmp_path/'reg'}:aisle", "it confuses people with forklifts", [bad], only_new_data=True, say=lambda *a: None, **QUICK)
+    print("\nworse:", r["live"]["accuracy"], "->", r["candidate"]["accuracy"], r["why"])
+    assert not r["promote"] and reg.live("aisle") == "v1" and reg.state()["contexts"]["aisle"]["versions"] == ["v1", "v2"]
+    assert r["candidate"]["accuracy"] < r["live"]["accuracy"] and r["paired"]["p_value"] < 0.05
+    # the live model of another context saw 3 photos per class; the candidate gets 30 more per class
+    few = _subset(shared_datasets/"forklift_person/train", tmp_path/"few", 3, seed=1)
+    from remyx_nb.train import train
+    from remyx_nb.compile import compile_model
+    train([few], tmp_path/"weak", **QUICK["train_kwargs"]); compile_model(tmp_path/"weak", tmp_path/"weak_c", verbose=False, **QUICK["compile_kwargs"])
+    reg.add("dock", tmp_path/"weak_c", lineage(tmp_path/"weak", metrics={"real_test": str(test)}), promote=True)
+    more = _subset(shared_datasets/"forklift_person/train", tmp_path/"more", 30, seed=2)
+    r = update(f"{tmp_path/'reg'}:dock", "it keeps missing forklifts", [more], say=lambda *a: None, **QUICK)
+    print("better:", r["live"]["accuracy"], "->", r["candidate"]["accuracy"], r["why"])
+    assert r["promote"] and reg.live("dock") == "v2" and r["concepts"]["classes"] == ["forklift"]
+    rec = json.loads(next((tmp_path/"reg"/"dock"/"updates").glob("*/update.json")).read_text())
+    for side in ("live", "candidate"): assert {"accuracy", "ci95", "n", "version"} <= set(rec[side])
+    assert rec["data"] == [str(few), str(more)] and rec["incident"]["kind"] == "missed" and {"p_value", "ci95", "difference"} <= set(rec["paired"])
+    assert reg.lineage("dock")["parent"] == "v1" and reg.lineage("dock")["data"][1]["hash"]
+
+def _rows(p): return [json.loads(l) for l in p.read_text().splitlines()] if p.exists() else []
+
+def _wait(cond, what, timeout=90):
+    t = time.time()
+    while time.time() - t < timeout:
+        if cond(): return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+@pytest.mark.slow
+def test_watch_follows_a_promotion_and_stops_cleanly_on_sigterm(compiled_dir, shared_datasets, tmp_path, cli):
+    reg = Registry(tmp_path/"reg", create=True)
+    reg.add("aisle", compiled_dir, promote=True); reg.add("aisle", compiled_dir)
+    photos = sorted((shared_datasets/"forklift_person/test").rglob("*.jpg"))[:20]
+    inbox, out = tmp_path/"inbox", tmp_path/"out"; inbox.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "remyx_nb.cli", "watch", str(inbox), "--model", f"{tmp_path/'reg'}:aisle",
+                          "-o", str(out), "--every", "10", "--poll", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for q in photos[:10]: shutil.copy(q, inbox/q.name)
+        _wait(lambda: len(_rows(out/"predictions.jsonl")) == 10, "the first 10 rows")
+        assert cli("models", f"{tmp_path/'reg'}:aisle", "--promote", "v2").returncode == 0
+        for q in photos[10:]: shutil.copy(q, inbox/q.name)
+        _wait(lambda: len(_rows(out/"predictions.jsonl")) == 20, "the next 10 rows")
+        p.send_signal(signal.SIGTERM); o, e = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None: p.kill()
+    assert p.returncode == 0, e[-2000:]
+    rows = _rows(out/"predictions.jsonl")
+    assert sorted(Path(r["path"]).name for r in rows) == sorted(q.name for q in photos)  # each image exactly once
+    assert [r["model"] for r in rows] == ["aisle@v1"]*10 + ["aisle@v2"]*10
+    assert sum(r["n"] for r in _rows(out/"drift.jsonl")) == 20
+    # started again, it writes nothing twice
+    r = cli("watch", inbox, "--model", f"{tmp_path/'reg'}:aisle", "-o", out, "--max-idle", "2", "--poll", "0.2")
+    assert r.returncode == 0 and len(_rows(out/"predictions.jsonl")) == 20, r.stderr
