@@ -78,3 +78,16 @@ def test_watch_follows_a_promotion_and_stops_cleanly_on_sigterm(compiled_dir, sh
     # started again, it writes nothing twice
     r = cli("watch", inbox, "--model", f"{tmp_path/'reg'}:aisle", "-o", out, "--max-idle", "2", "--poll", "0.2")
     assert r.returncode == 0 and len(_rows(out/"predictions.jsonl")) == 20, r.stderr
+
+def test_predict_monitor_and_the_camera_open_a_registry_context(compiled_dir, shared_datasets, tmp_path, cli):
+    from remyx_nb.deploy.oak import find_model
+    reg = Registry(tmp_path/"reg", create=True); reg.add("aisle", compiled_dir, promote=True)
+    photos = shared_datasets/"hymenoptera/val/ants"
+    r = cli("predict", f"{tmp_path/'reg'}:aisle", photos, "-o", tmp_path/"p.jsonl", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert len(_rows(tmp_path/"p.jsonl")) == len(list(photos.iterdir()))
+    r = cli("monitor", f"{tmp_path/'reg'}:aisle@v1", photos, "-o", tmp_path/"m")
+    assert r.returncode == 0 and json.loads(r.stdout)["drift"] is True, r.stderr
+    assert find_model(f"{tmp_path/'reg'}:aisle")["path"] == tmp_path/"reg"/"aisle"/"v1"/"compiled"/"model.tar.xz"
+    r = cli("predict", f"{tmp_path/'reg'}:dock", photos, "-o", tmp_path/"q.jsonl")
+    assert r.returncode == 2 and "Context 'dock' is not in" in r.stderr and r.stderr.count("\n") == 1

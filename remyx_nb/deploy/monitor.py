@@ -14,6 +14,7 @@ import numpy as np
 from ..core import RemyxError, read_json, atomic_write_json, atomic_write_text, list_images, image_folder
 from ..reference import Reference, confidence, knn_distance, reference_stats
 from ..review import flag_for_review
+from ..registry import resolve_model
 from .predict import Predictor, load_crops, decode_logits, iter_paths
 
 # %% auto #0
@@ -179,7 +180,7 @@ def monitor(predictor:Predictor, # the deployed model
 # %% ../../nbs/06b_monitor.ipynb #3063492a
 def cli_monitor(p:argparse.ArgumentParser):
     "Arguments of `remyx-nb monitor`; returns the function that runs it."
-    p.add_argument("compiled", metavar="COMPILED_DIR", help="folder written by `remyx-nb compile`")
+    p.add_argument("compiled", metavar="COMPILED_DIR", help="folder written by `remyx-nb compile`, or REGISTRY:CONTEXT (its live version)")
     p.add_argument("images", nargs="?", metavar="IMAGES", help="folder or glob of new images")
     p.add_argument("--csv", help="CSV file with a column of image paths"); p.add_argument("--parquet", help="Parquet file with a column of image paths")
     p.add_argument("--column", help="name of the column of image paths")
@@ -196,7 +197,7 @@ def cli_monitor(p:argparse.ArgumentParser):
         srcs = [s for s in (a.images, a.csv, a.parquet) if s]
         if len(srcs) != 1: raise RemyxError("Give exactly one of IMAGES (a folder or glob), --csv FILE or --parquet FILE.")
         paths = list(iter_paths(srcs[0], a.column if (a.csv or a.parquet) else None))
-        pred = Predictor(a.compiled, a.precision)
+        pred = Predictor(resolve_model(a.compiled)[0], a.precision)
         rep = monitor(pred, paths, a.out, a.reference, a.batch_size,
                       {"psi": a.psi, "low_conf_rate": a.low_conf_rate, "ood_rate": a.ood_rate}, a.max_review)
         print(json.dumps({k: rep[k] for k in ("drift", "reasons", "psi", "low_conf_rate", "ood_rate", "n", "flagged")}))

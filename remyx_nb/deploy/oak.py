@@ -10,6 +10,7 @@ import functools, os, queue, time
 from pathlib import Path
 import numpy as np
 from ..core import RemyxError, read_json, frame_image
+from ..registry import resolve_model
 from .predict import Predictor, decode_logits
 from ..compile.blob import read_nn_archive  # the compile stage's reader; one definition of the format
 
@@ -23,9 +24,9 @@ def _dai():
     return depthai
 
 # %% ../../nbs/06c_oak.ipynb #ea5d7199
-def find_model(compiled:str|Path): # compile folder, or a `.tar.xz` NN Archive / `.blob` file
+def find_model(compiled:str|Path): # compile folder, `.tar.xz` NN Archive / `.blob` file, or `REGISTRY:context`
     "`{'path', 'kind' ('archive' or 'blob'), 'labels', 'image_size', 'framing'}` of the camera model in `compiled`."
-    p = Path(compiled)
+    p = resolve_model(compiled)[0]  # a folder, a file, or REGISTRY:context (its live version)
     if p.is_dir():
         for name, kind in (("model.tar.xz", "archive"), ("model.blob", "blob")):
             if (p/name).exists(): return _model_info(p/name, kind, p/"labels.json")

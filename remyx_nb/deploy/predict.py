@@ -312,6 +312,10 @@ class ModelRegistry:
 
 # %% ../../nbs/06a_predict.ipynb #f2e2220a
 def _open_model(target:str, context:str|None, precision:str):
+    from remyx_nb.registry import split_target, resolve_model
+    if split_target(target):  # REGISTRY:context[@version]
+        if context: raise RemyxError("Name the context in REGISTRY:CONTEXT, not with --context.")
+        return Predictor(resolve_model(target)[0], precision)
     if target.endswith(".json"):
         if precision != "fp16": raise RemyxError("`--precision` applies to a compiled folder, not to a registry.")
         return ModelRegistry.load(target).predictor(context)
@@ -320,7 +324,7 @@ def _open_model(target:str, context:str|None, precision:str):
 
 def cli_predict(p:argparse.ArgumentParser):
     "Arguments of `remyx-nb predict`; returns the function that runs it."
-    p.add_argument("compiled", metavar="COMPILED_DIR", help="folder written by `remyx-nb compile` (or a registry .json)")
+    p.add_argument("compiled", metavar="COMPILED_DIR", help="folder written by `remyx-nb compile`, REGISTRY:CONTEXT (its live version), or a registry .json")
     p.add_argument("images", nargs="?", metavar="IMAGE_DIR", help="image folder or glob pattern")
     p.add_argument("--csv", help="CSV file with a column of image paths")
     p.add_argument("--parquet", help="Parquet file with a column of image paths")
