@@ -14,7 +14,7 @@ from ..spec import _find_concepts, _singular
 from . import Registry, split_target, lineage
 
 # %% auto #0
-__all__ = ['parse_incident', 'judge', 'update', 'cli_update']
+__all__ = ['EXAMPLE_INCIDENTS', 'parse_incident', 'judge', 'update', 'cli_update']
 
 # %% ../../nbs/11a_update.ipynb #b642c247
 _KINDS = [
@@ -39,7 +39,22 @@ def parse_incident(text:str, # the incident, in plain words
     if kind == "add" and not new and known: kind = "missed"  # "add more boxes": the class exists; it is missed
     return {"kind": kind, "concepts": known, "new": new, "text": text.strip()}
 
-# %% ../../nbs/11a_update.ipynb #58a078e9
+# %% ../../nbs/11a_update.ipynb #cccad3e2
+EXAMPLE_INCIDENTS = {  # incident -> (kind, known classes, new concepts) for a forklift/person model; pinned below
+
+    "it hit a box": ("missed", [], ["box"]),
+    "the robot keeps missing boxes on the floor": ("missed", [], ["box"]),
+    "false alarms on shadows": ("false_alarm", [], ["shadow"]),
+    "add pallets": ("add", [], ["pallet"]),
+    "it ran into a forklift in aisle 3": ("missed", ["forklift"], []),
+    "it confuses people with forklifts": ("false_alarm", ["person", "forklift"], []),
+    "workers are not detected at night": ("missed", ["person"], []),
+    "it keeps flagging ladders as people": ("false_alarm", ["person"], ["ladder"]),
+    "also detect traffic cones": ("add", [], ["traffic_cone"]),
+    "it missed the forklift driver": ("missed", ["forklift"], []),
+}
+
+# %% ../../nbs/11a_update.ipynb #e2f717ed
 def _predict_folder(compiled_dir, real_dir):
     from remyx_nb.deploy.predict import Predictor, predict_batch
     classes, items = image_folder(real_dir)
@@ -79,7 +94,7 @@ def judge(live_dir:str|Path, cand_dir:str|Path, # two compiled folders
             "paired": {"difference": float(diff.mean()), "ci95": bootstrap_ci(diff, n_boot, seed), **mc},
             "concepts": con, "rule": rule, "promote": bool(ok), "why": why}
 
-# %% ../../nbs/11a_update.ipynb #65ff7fa7
+# %% ../../nbs/11a_update.ipynb #81de1761
 def _has_class(dirs, name):
     return any((Path(d)/name).is_dir() and list_images(Path(d)/name) for d in dirs)
 
@@ -131,7 +146,7 @@ def update(target:str, # `REGISTRY:context`
     say(f"update: {ctx}@{v} {'PROMOTED' if j['promote'] else 'kept unpromoted'} — {j['why']} ({work/'update.json'})")
     return out
 
-# %% ../../nbs/11a_update.ipynb #188e8cbb
+# %% ../../nbs/11a_update.ipynb #3137a9e0
 def cli_update(p:argparse.ArgumentParser):
     "Arguments of `remyx-nb update`; returns the function that runs it."
     p.add_argument("target", metavar="REGISTRY:CONTEXT"); p.add_argument("incident", metavar="INCIDENT", help="what went wrong, in plain words")
