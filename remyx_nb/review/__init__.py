@@ -85,12 +85,10 @@ def undo_last(review_dir:str|Path): # the queue's folder
 
 def queue_labels(rows:list[dict], # manifest rows
                  given:list|None=None): # the classes the user named (`--labels`), first
-    "The classes a person may relabel with: the given ones, then every predicted or chosen label in the queue."
-    seen = list(given or [])
-    for r in rows:
-        for v in (r.get("predicted"), r.get("label")):
-            if v and v != DISCARD and v not in seen: seen.append(v)
-    return seen
+    "The classes a person may relabel with (the number keys): the given ones, then the queue's predicted or chosen labels, sorted."
+    given = list(given or [])
+    found = {v for r in rows for v in (r.get("predicted"), r.get("label")) if v and v != DISCARD and v not in given}
+    return given + sorted(found)
 
 # %% ../../nbs/09_review.ipynb #42ef4e34
 def open_queue(path:str|Path): # a queue folder, a folder holding `review/`, or a synthetic dataset's `_rejected/` (or the dataset)
