@@ -243,8 +243,9 @@ def vector_index(vectors:np.ndarray, # N×D float32, L2-normalised rows
 
 class LakeIndex:
     "An index folder loaded for search: `rows` (DataFrame), `vectors` (N×D float32) and a faiss index over them."
-    def __init__(self, index_dir:str|Path):
-        self.dir = Path(index_dir)
+    def __init__(self, index_dir:str|Path,
+                 exact_limit:int=EXACT_LIMIT): # above this many vectors the search is IVF, trained once and kept in `ivf.faiss`
+        self.dir, self.exact_limit = Path(index_dir), exact_limit
         if not (self.dir/"index.json").exists():
             raise RemyxError(f"{self.dir} is not an index (no index.json); make one with `remyx-nb index SOURCE -o {self.dir}`.")
         self.meta, self.rows, self.vectors = read_json(self.dir/"index.json"), read_rows(self.dir), read_vectors(self.dir)
@@ -259,8 +260,21 @@ class LakeIndex:
     def search(self, queries:np.ndarray, # M×D features (normalised here)
                k:int=10): # neighbours per query
         "`(similarities M×k, vector rows M×k)`, best first; rows are `-1` where fewer than k exist."
-        if self._ix is None: self._ix = vector_index(_unit(self.vectors))
+        if self._ix is None: self._ix = self._load_or_build()
         return self._ix.search(_unit(np.asarray(queries, np.float32)), min(k, len(self)))
+
+    def _load_or_build(self):
+        "The exact index (built in memory: cheap), or the IVF index from `ivf.faiss` when it was built for these vectors."
+        import faiss
+        if len(self) <= self.exact_limit: return vector_index(_unit(self.vectors), self.exact_limit)
+        sample = hashlib.blake2b(np.ascontiguousarray(self.vectors[::max(1, len(self)//4096)]).tobytes(), digest_size=8).hexdigest()
+        stamp = {"n": len(self), "dim": int(self.vectors.shape[1]), "sample": sample}  # which vectors it was trained on
+        f, s = self.dir/"ivf.faiss", self.dir/"ivf.json"
+        if f.exists() and s.exists() and read_json(s) == json.loads(json.dumps(stamp)):
+            ix = faiss.read_index(str(f)); ix.nprobe = 32; return ix
+        ix = vector_index(_unit(self.vectors), self.exact_limit)  # training the IVF costs minutes at a million vectors: keep it
+        tmp = self.dir/".ivf.faiss.tmp"; faiss.write_index(ix, str(tmp)); os.replace(tmp, f); atomic_write_json(s, stamp)
+        return ix
 
     def lookup(self, rows:np.ndarray):
         "`(paths, hashes)`: the first path indexed for each vector row, and the row's content hash."
