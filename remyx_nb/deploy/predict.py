@@ -154,8 +154,8 @@ def run_async(compiled, # an `openvino.CompiledModel` with a fixed batch size
     import openvino as ov
     B = compiled.inputs[0].get_shape()[0]; shapes = [tuple(o.get_shape())[1:] for o in compiled.outputs]
     q = ov.AsyncInferQueue(compiled, jobs or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-    done, pending = {}, deque()
-    def finished(req, i): done[i] = [req.get_output_tensor(k).data.copy() for k in range(len(shapes))]
+    done, pending, held = {}, deque(), {}
+    def finished(req, i): done[i] = [req.get_output_tensor(k).data.copy() for k in range(len(shapes))]; held.pop(i, None)
     q.set_callback(finished)
     def ready():
         while pending and pending[0][0] in done:
@@ -172,7 +172,8 @@ def run_async(compiled, # an `openvino.CompiledModel` with a fixed batch size
             if n == 0: done[i] = [np.zeros((B, *s), np.float32) for s in shapes]
             else:
                 if n < B: x = np.concatenate([x, np.zeros((B - n, *x.shape[1:]), x.dtype)])
-                q.start_async({0: np.ascontiguousarray(x)}, i)  # waits while every request is busy
+                held[i] = x = np.ascontiguousarray(x)  # the request reads x in place (no copy): keep it alive until done
+                q.start_async({0: x}, i, share_inputs=True)  # waits while every request is busy
             pending.append((i, key, n)); yield from ready()
         q.wait_all(); yield from ready()
     finally: q.wait_all()
