@@ -195,3 +195,62 @@ def test_oak_archive_decoder_and_no_device(compiled_dir, shared_datasets):
     assert [r["label"] for r in rows] == [r["label"] for r in predict_batch(pred, files)]
     if not _dai().Device.getAllAvailableDevices():
         with pytest.raises(RemyxError, match="No OAK camera found"): run_camera(compiled_dir, seconds=1)
+
+
+def _same_rows(a, b, tol=1e-4):
+    "Rows equal path by path: paths, labels, errors and top-k labels exactly, scores within `tol`."
+    assert [r["path"] for r in a] == [r["path"] for r in b]
+    assert [(r["label"], r["error"], [t["label"] for t in r["topk"] or []]) for r in a] == \
+           [(r["label"], r["error"], [t["label"] for t in r["topk"] or []]) for r in b]
+    sa = [s for r in a for s in [r["score"] or 0] + [t["score"] for t in r["topk"] or []]]
+    sb = [s for r in b for s in [r["score"] or 0] + [t["score"] for t in r["topk"] or []]]
+    np.testing.assert_allclose(sa, sb, atol=tol)
+
+
+def test_fast_path_rows_equal_synchronous_path_in_order_and_resume(compiled_dir, shared_datasets, tmp_path):
+    "predict_paths (threaded decode, fixed batches, async requests) = predict_batch (one synchronous call), row by row."
+    _, items = _test_items(shared_datasets)
+    (tmp_path/"torn.jpg").write_bytes(b"\xff\xd8\xff\xe0 not the rest of a jpeg")
+    paths = [p for p, _ in items]
+    paths = paths[:50] + [str(tmp_path/"torn.jpg")] + paths[50:] + [str(tmp_path/"gone.jpg")]  # 224 paths: batches of 13 end short
+    pred = Predictor(compiled_dir)
+    sync = predict_batch(pred, paths)                                   # the plain synchronous path: no threads, one inference
+    s = predict_paths(pred, paths, tmp_path/"fast.jsonl", batch_size=13, workers=2, progress=False)
+    assert (s["new"], s["errors"]) == (len(paths), 2)
+    fast = read_predictions(tmp_path/"fast.jsonl")
+    _same_rows(fast, sync)
+    assert [r["error"] is not None for r in fast].count(True) == 2 and fast[50]["label"] is None
+    # resume: a run stopped after 4 batches (and a torn last line), then the whole list again
+    predict_paths(pred, paths[:52], tmp_path/"resumed.jsonl", batch_size=13, progress=False)
+    with open(tmp_path/"resumed.jsonl", "a") as f: f.write('{"path": "half a row')
+    s = predict_paths(pred, paths, tmp_path/"resumed.jsonl", batch_size=32, progress=False)
+    assert (s["skipped"], s["new"]) == (52, len(paths) - 52)
+    _same_rows(read_predictions(tmp_path/"resumed.jsonl"), sync)
+
+
+def test_draft_decode_keeps_labels_on_real_photos(compiled_dir, shared_datasets, monkeypatch):
+    "JPEG draft mode against the full decode, on the real photos large enough for it (hymenoptera: 8 of 397)."
+    from PIL import Image
+    import remyx_nb.deploy.predict as P
+    big = [p for p in list_images(shared_datasets/"hymenoptera", recursive=True) if min(Image.open(p).size) >= 512]
+    assert len(big) >= 5
+    pred = Predictor(compiled_dir)
+    def check(paths, px, score):
+        full = np.stack([P.decode_view(p, pred.size, draft=False) for p in paths])
+        assert (full == np.stack([frame_image(load_rgb(p), pred.size) for p in paths])).all()  # draft off: the exact old decode
+        for p in paths:
+            with Image.open(p) as im: P._draft(im, pred.size, "crop"); assert min(im.size) < min(Image.open(p).size)  # drafted
+        drafted = np.stack([P.decode_view(p, pred.size) for p in paths])
+        assert np.abs(drafted.astype(int) - full).mean() < px                  # mean pixel difference, levels of 255
+        a, b = P.decode_logits(pred(full)[0], pred.labels), P.decode_logits(pred(drafted)[0], pred.labels)
+        assert [r["label"] for r in a] == [r["label"] for r in b]
+        assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b)) < score
+    # the default margin (2): photos with a short side >= 1024 decode at 1/2 scale, the rest exactly as before
+    huge = [p for p in big if min(Image.open(p).size) >= 4*256]
+    assert len(huge) >= 2
+    check(huge, px=1, score=0.03)
+    small = [p for p in big if p not in huge]
+    assert (np.stack([P.decode_view(p, pred.size) for p in small]) == np.stack([P.decode_view(p, pred.size, draft=False) for p in small])).all()
+    # margin 1 (decode down to the resize's own input size) still keeps the labels, with larger score moves: not the default
+    monkeypatch.setattr(P, "DRAFT_MARGIN", 1)
+    check(big, px=8, score=0.15)

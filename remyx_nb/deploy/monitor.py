@@ -15,7 +15,7 @@ from ..core import RemyxError, read_json, atomic_write_json, atomic_write_text, 
 from ..reference import Reference, confidence, knn_distance, reference_stats
 from ..review import flag_for_review
 from ..registry import resolve_model
-from .predict import Predictor, load_crops, decode_logits, iter_paths
+from .predict import Predictor, load_crops, decode_logits, iter_paths, view_batches, _progress
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'Inference', 'infer', 'build_reference', 'psi', 'sample_flags', 'drift_report', 'plot_confidence',
@@ -34,14 +34,15 @@ class Inference:
 def infer(predictor:Predictor, # the loaded model
           paths:list, # image paths
           batch_size:int=64, # images per inference
-          workers:int=2): # decode threads
-    "Run `predictor` over `paths`, keeping logits and features."
+          workers:int=2, # decode threads
+          progress:bool=False): # show a progress bar (images/s, ETA)
+    "Run `predictor` over `paths`, keeping logits and features (the fast path of `predict_paths`)."
     paths = [str(p) for p in paths]; ok, L, F, errs = [], [], [], {}
-    with ThreadPoolExecutor(workers) as pool:
-        for i in range(0, len(paths), batch_size):
-            b = paths[i:i+batch_size]; x, e = load_crops(b, predictor.size, pool, None, predictor.framing)
+    batches = (paths[i:i+batch_size] for i in range(0, len(paths), batch_size))
+    with ThreadPoolExecutor(workers) as pool, _progress(len(paths), progress, "infer") as bar:
+        for (b, e), l, f in predictor.stream(view_batches(predictor, batches, pool), batch_size):
             errs.update({p: m for p, m in zip(b, e) if m}); ok += [p for p, m in zip(b, e) if not m]
-            if len(x): l, f = predictor(x); L.append(l); F.append(f)
+            L.append(l); F.append(f); bar.update(len(b))
     C = len(predictor.labels)
     logits = np.concatenate(L) if L else np.zeros((0, C), np.float32)
     feats = (np.concatenate(F) if F else np.zeros((0, 1), np.float32)) if predictor.has_features else None
@@ -139,7 +140,8 @@ def monitor(predictor:Predictor, # the deployed model
             batch_size:int=64, # images per drift batch (and per inference)
             thresholds:dict|None=None, # overrides of `THRESHOLDS`
             max_review:int=200, # most images copied for review
-            workers:int=2):
+            workers:int=2,
+            progress:bool=False): # progress bar over the new images
     "Drift report, plots and review folder for `paths`; returns the report dict (also in `out_dir/drift.json`)."
     import matplotlib.pyplot as plt
     out_dir = Path(out_dir)
@@ -157,7 +159,7 @@ def monitor(predictor:Predictor, # the deployed model
         raise RemyxError(f"The reference was made for labels {reference.labels}, the model has {predictor.labels}; rebuild it.")
     paths = [str(p) for p in paths]
     if not paths: raise RemyxError("No new images to monitor.")
-    inf = infer(predictor, paths, batch_size, workers)
+    inf = infer(predictor, paths, batch_size, workers, progress)
     if not len(inf): raise RemyxError(f"None of the {len(paths)} new images could be read.")
     rep = drift_report(reference, inf.logits, inf.features, thresholds)
     batches = [drift_report(reference, inf.logits[i:i+batch_size], None if inf.features is None else inf.features[i:i+batch_size], thresholds)
@@ -193,13 +195,15 @@ def cli_monitor(p:argparse.ArgumentParser):
     p.add_argument("--max-review", type=int, default=200, help="most flagged images copied for review")
     p.add_argument("--precision", default="fp16", choices=["fp16", "int8"])
     p.add_argument("--fail-on-drift", action="store_true", help="exit with status 1 when drift is found")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     def run(a):
         srcs = [s for s in (a.images, a.csv, a.parquet) if s]
         if len(srcs) != 1: raise RemyxError("Give exactly one of IMAGES (a folder or glob), --csv FILE or --parquet FILE.")
         paths = list(iter_paths(srcs[0], a.column if (a.csv or a.parquet) else None))
         pred = Predictor(resolve_model(a.compiled)[0], a.precision)
         rep = monitor(pred, paths, a.out, a.reference, a.batch_size,
-                      {"psi": a.psi, "low_conf_rate": a.low_conf_rate, "ood_rate": a.ood_rate}, a.max_review)
+                      {"psi": a.psi, "low_conf_rate": a.low_conf_rate, "ood_rate": a.ood_rate}, a.max_review,
+                      progress=not a.quiet)
         print(json.dumps({k: rep[k] for k in ("drift", "reasons", "psi", "low_conf_rate", "ood_rate", "n", "flagged")}))
         return 1 if (rep["drift"] and a.fail_on_drift) else 0
     return run

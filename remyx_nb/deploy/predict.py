@@ -6,7 +6,7 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/predict.html.md"""
 
 # %% ../../nbs/06a_predict.ipynb #c24b4f62
 from __future__ import annotations
-import argparse, glob as _glob, json, os, sys, time
+import argparse, glob as _glob, io, json, operator, os, sys, time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,8 +15,9 @@ from ..core import RemyxError, CorruptImage, read_json, atomic_write_json, list_
 from tqdm import tqdm  # the text bar: tqdm.auto's widget bar warns in kernels without ipywidgets
 
 # %% auto #0
-__all__ = ['Predictor', 'decode_logits', 'load_crops', 'predict_batch', 'iter_paths', 'predict_paths', 'read_predictions',
-           'ray_dataset', 'predict_ray', 'ModelRegistry', 'cli_predict']
+__all__ = ['DRAFT_MARGIN', 'Predictor', 'decode_logits', 'decode_view', 'decode_ahead', 'run_async', 'view_batches', 'load_crops',
+           'predict_batch', 'iter_paths', 'predict_paths', 'read_predictions', 'ray_dataset', 'predict_ray',
+           'ModelRegistry', 'cli_predict']
 
 # %% ../../nbs/06a_predict.ipynb #cb568636
 def _feature_output(model):
@@ -50,9 +51,10 @@ class Predictor:
         core = ov.Core(); model = core.read_model(xml)
         feat = _feature_output(model)
         if feat is not None: model.add_outputs([feat])
+        self._core, self._ir, self._device, self._fixed = core, model.clone(), device, {}  # for `compiled_for`
         model.reshape({model.inputs[0].get_any_name(): ov.PartialShape([-1, 3, self.size, self.size])})
-        cfg = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
-        self.model = core.compile_model(model, device, cfg)
+        self._cfg = {"INFERENCE_NUM_THREADS": int(threads)} if threads else {}
+        self.model = core.compile_model(model, device, self._cfg)
         self.request, self.has_features = self.model.create_infer_request(), feat is not None
         self.precision = precision
 
@@ -62,6 +64,22 @@ class Predictor:
         res = self.request.infer({0: x})
         logits = np.array(res[self.model.outputs[0]], np.float32)
         return logits, (np.array(res[self.model.outputs[1]], np.float32).reshape(len(x), -1) if self.has_features else None)
+
+    def compiled_for(self, batch:int, # images per request
+                     hint:str="THROUGHPUT"): # OpenVINO performance hint: THROUGHPUT (streams) or LATENCY
+        "The model compiled for fixed `batch`×H×W×3 uint8 input (NHWC, as decoded), once per (batch, hint)."
+        if (batch, hint) not in self._fixed:
+            self._fixed[batch, hint] = _compile_fixed(self._core, self._ir, batch, self.size, self._device,
+                                                      {"PERFORMANCE_HINT": hint} | self._cfg, nchw=True)
+        return self._fixed[batch, hint]
+
+    def stream(self, batches, # iterable of `(key, crops N×H×W×3 uint8)`, N ≤ `batch_size`
+               batch_size:int=32, # the fixed batch of the requests
+               jobs:int=0, # requests in flight (0: the runtime's optimum for the hint)
+               hint:str="THROUGHPUT"):
+        "`(key, logits, features or None)` per batch, in input order, from asynchronous fixed-shape requests."
+        for key, outs in run_async(self.compiled_for(batch_size, hint), batches, jobs):
+            yield key, outs[0], (outs[1].reshape(len(outs[1]), -1 if len(outs[1]) else int(np.prod(outs[1].shape[1:]))) if self.has_features else None)
 
     def __repr__(self): return f"Predictor({self.dir}, {self.precision}, labels={self.labels})"
 
@@ -76,11 +94,107 @@ def decode_logits(logits:np.ndarray, # N×C raw scores
     return [{"label": labels[o[0]], "score": round(float(r[o[0]]), 6),
              "topk": [{"label": labels[j], "score": round(float(r[j]), 6)} for j in o]} for r, o in zip(p, order)]
 
+# %% ../../nbs/06a_predict.ipynb #01ecbba8
+DRAFT_MARGIN = 2  # JPEG draft mode only while the reduced image stays >= this many times the model's view
+
+def _draft(im, size, framing):
+    "Let libjpeg decode at the smallest 1/2^k scale that keeps the view's source side >= DRAFT_MARGIN× what it needs."
+    need = DRAFT_MARGIN*(round(size*256/224) if framing == "crop" else size)
+    if min(im.size) >= 2*need: im.draft(im.mode if im.mode in ("RGB", "L") else None, (need, need))
+
+def decode_view(src, # image path (str/Path) or the file's bytes
+                size:int=224, # the model's input side
+                framing:str="crop", # the model's framing (`core.frame_image`)
+                draft:bool=True, # allow JPEG draft-mode downscaling (large JPEGs only)
+                name:str|None=None): # what messages call the image (default: the path)
+    "The model's `size×size×3` uint8 view of one image; raises `CorruptImage` when it cannot be read."
+    from PIL import Image, ImageOps
+    data = isinstance(src, (bytes, bytearray, memoryview)); name = name or ("<bytes>" if data else src)
+    if not data and not Path(src).exists(): raise CorruptImage(f"Image {name} does not exist.")
+    try:
+        with Image.open(io.BytesIO(src) if data else src) as im:
+            if draft and im.format == "JPEG": _draft(im, size, framing)
+            im.load()
+            img = ImageOps.exif_transpose(im) if im.getexif().get(0x0112, 1) != 1 else im  # 0x0112: EXIF orientation
+            if img.mode != "RGB": img = img.convert("RGB")
+            return frame_image(img, size, framing)
+    except Exception as e:
+        raise CorruptImage(f"Image {name} cannot be decoded ({type(e).__name__}).") from None
+
+def decode_ahead(batches, # iterable of lists (e.g. of paths)
+                 decode, # function of one item
+                 pool:ThreadPoolExecutor|None=None, # decode threads; None decodes in this thread
+                 ahead:int=2): # batches decoding while the caller works on the current one
+    "`(batch, [decode(item) for item in batch])` per batch, in order, decoded on `pool` ahead of the caller."
+    win = deque()
+    for b in batches:
+        if pool is None: yield b, [decode(x) for x in b]; continue
+        win.append((b, [pool.submit(decode, x) for x in b]))
+        if len(win) > ahead: b0, fs = win.popleft(); yield b0, [f.result() for f in fs]
+    while win: b0, fs = win.popleft(); yield b0, [f.result() for f in fs]
+
+def _compile_fixed(core, model, batch:int, size:int, device:str, cfg:dict, nchw:bool):
+    "`model` (not modified) compiled for a fixed uint8 NHWC batch; `nchw`: the model itself takes NCHW."
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+    m = model.clone(); name = m.inputs[0].get_any_name()
+    if nchw:
+        m.reshape({name: ov.PartialShape([batch, 3, size, size])})
+        ppp = PrePostProcessor(m); ppp.input().tensor().set_layout(ov.Layout("NHWC")); ppp.input().model().set_layout(ov.Layout("NCHW"))
+        m = ppp.build()
+    else: m.reshape({name: ov.PartialShape([batch, size, size, 3])})
+    return core.compile_model(m, device, cfg)
+
+def run_async(compiled, # an `openvino.CompiledModel` with a fixed batch size
+              batches, # iterable of `(key, x)`: `x` has at most that many rows (fewer are zero-padded)
+              jobs:int=0): # requests in flight (0: the runtime's optimal number)
+    "`(key, [each output, x's rows only])` per batch, in input order, with up to `jobs` asynchronous requests running."
+    # if `batches` raises, the batches already sent are finished and handed back before the error: a caller that
+    # writes results as they come (predict_paths, build_index) keeps them, as the synchronous loop did
+    import openvino as ov
+    B = compiled.inputs[0].get_shape()[0]; shapes = [tuple(o.get_shape())[1:] for o in compiled.outputs]
+    q = ov.AsyncInferQueue(compiled, jobs or compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    done, pending, held = {}, deque(), {}
+    def finished(req, i): done[i] = [req.get_output_tensor(k).data.copy() for k in range(len(shapes))]; held.pop(i, None)
+    q.set_callback(finished)
+    def ready():
+        while pending and pending[0][0] in done:
+            i, key, n = pending.popleft(); yield key, [o[:n] for o in done.pop(i)]
+    it, i = iter(batches), -1
+    try:
+        while True:
+            try: key, x = next(it); i += 1
+            except StopIteration: break
+            except BaseException:  # reading the next batch failed (or was interrupted): hand back what is in flight first
+                q.wait_all(); yield from ready(); raise
+            n = len(x)
+            if n > B: raise RemyxError(f"A batch of {n} does not fit a model compiled for batches of {B}.")
+            if n == 0: done[i] = [np.zeros((B, *s), np.float32) for s in shapes]
+            else:
+                if n < B: x = np.concatenate([x, np.zeros((B - n, *x.shape[1:]), x.dtype)])
+                held[i] = x = np.ascontiguousarray(x)  # the request reads x in place (no copy): keep it alive until done
+                q.start_async({0: x}, i, share_inputs=True)  # waits while every request is busy
+            pending.append((i, key, n)); yield from ready()
+        q.wait_all(); yield from ready()
+    finally: q.wait_all()
+
+def view_batches(predictor:Predictor, # the loaded model (its size and framing)
+                 batches, # iterable of lists of paths
+                 pool:ThreadPoolExecutor|None=None, # decode threads
+                 root:str|Path|None=None, # folder relative paths are relative to
+                 ahead:int=2): # batches decoded in advance
+    "`((paths, [error or None per path]), views N_ok×H×W×3 uint8)` per batch, decoded ahead on `pool`."
+    s, fr = predictor.size, predictor.framing
+    for b, res in decode_ahead(batches, lambda p: _load(_resolve(str(p), root), s, fr), pool, ahead):
+        ok = [c for c, e in res if e is None]
+        yield (b, [e for _, e in res]), (np.stack(ok) if ok else np.zeros((0, s, s, 3), np.uint8))
+
+
 # %% ../../nbs/06a_predict.ipynb #6eff5350
 def _resolve(path:str, root:Path|None): return Path(path) if root is None or os.path.isabs(path) else Path(root)/path
 
 def _load(path, size, framing="crop"):
-    try: return frame_image(load_rgb(path), size, framing), None
+    try: return decode_view(path, size, framing), None
     except CorruptImage as e: return None, str(e)
     except Exception as e: return None, f"Image {path} cannot be read ({type(e).__name__})."
 
@@ -104,12 +218,28 @@ def predict_batch(predictor:Predictor, # the loaded model
                   crops=None): # already decoded `load_crops(paths)` result, to overlap decoding with inference
     "One row per path: `{'path', 'label', 'score', 'topk', 'error'}`; unreadable images get an `error` and no label."
     x, errs = crops if crops is not None else load_crops(paths, predictor.size, pool, root, predictor.framing)
-    dec = iter(decode_logits(predictor(x)[0], predictor.labels, top_k) if len(x) else [])
+    return _rows(paths, errs, predictor(x)[0] if len(x) else None, predictor.labels, top_k)
+
+def _rows(paths, errs, logits, labels, top_k):
+    dec = iter(decode_logits(logits, labels, top_k) if logits is not None and len(logits) else [])
     return [{"path": str(p), **(next(dec) if e is None else {"label": None, "score": None, "topk": None}), "error": e}
             for p, e in zip(paths, errs)]
 
 # %% ../../nbs/06a_predict.ipynb #301df043
 def _is_glob(s:str): return any(c in s for c in "*?[")
+
+class _Paths:
+    "An iterator of paths that knows how many it holds (or about how many), for a progress bar's ETA."
+    def __init__(self, items, n:int|None=None): self._it, self._n = iter(items), len(items) if n is None and hasattr(items, "__len__") else n
+    def __iter__(self): return self
+    def __next__(self): return next(self._it)
+    def __length_hint__(self): return NotImplemented if self._n is None else self._n
+
+def _table_rows(path:Path):
+    "Rows of a Parquet table from its footer (an upper bound: empty cells are skipped); None for CSV."
+    if path.suffix.lower() == ".csv": return None
+    import pyarrow.parquet as pq
+    return pq.ParquetFile(path).metadata.num_rows
 
 def iter_paths(source:str|Path, # folder, glob pattern, or .csv/.parquet file
                column:str|None=None): # column of image paths (tables only)
@@ -118,10 +248,10 @@ def iter_paths(source:str|Path, # folder, glob pattern, or .csv/.parquet file
     if p.suffix.lower() in (".csv", ".parquet", ".pq"):
         if not p.is_file(): raise RemyxError(f"Table {p} does not exist.")
         if not column: raise RemyxError(f"Name the column of image paths in {p.name} with `--column NAME`.")
-        _check_column(p, column); return _table_column(p, column)
+        _check_column(p, column); return _Paths(_table_column(p, column), _table_rows(p))
     if column: raise RemyxError(f"`--column` only applies to a .csv or .parquet file, not {s}.")
-    if p.is_dir(): return (str(q) for q in list_images(p, recursive=True))
-    if _is_glob(s): return iter(sorted(q for q in _glob.glob(s, recursive=True) if Path(q).suffix.lower() in IMG_EXTS))
+    if p.is_dir(): return _Paths([str(q) for q in list_images(p, recursive=True)])
+    if _is_glob(s): return _Paths(sorted(q for q in _glob.glob(s, recursive=True) if Path(q).suffix.lower() in IMG_EXTS))
     raise RemyxError(f"{s} is neither a folder, a glob pattern, nor a .csv/.parquet file of image paths.")
 
 def _check_column(path:Path, column:str):
@@ -165,8 +295,14 @@ def _todo(paths, done:set):
     for p in paths:
         if p not in done: done.add(p); yield p
 
-def _progress(total, on):
-    return tqdm(total=total, unit="img", disable=not on, desc="predict", mininterval=1.0)
+def _progress(total, on, desc="predict"):
+    "A text bar with images/s, and an ETA when the number of images is known."
+    return tqdm(total=total, unit="img", disable=not on, desc=desc, mininterval=1.0, smoothing=0.1)
+
+def _total(paths):
+    "How many paths (exact or estimated) for the bar's ETA; None when unknown."
+    if hasattr(paths, "__len__"): return len(paths)
+    return operator.length_hint(paths) or None
 
 def predict_paths(predictor:Predictor, # the loaded model
                   paths, # iterable of image paths (see `iter_paths`)
@@ -184,28 +320,19 @@ def predict_paths(predictor:Predictor, # the loaded model
     sink = out if kind == ".jsonl" else out.with_name(out.name + ".partial.jsonl")
     old = _parquet_rows(out) if kind == ".parquet" else []
     done = {r["path"] for r in old + _read_rows(sink)}; n_old = len(done)
-    total = len(paths) if hasattr(paths, "__len__") else None
+    total = _total(paths)
     t0, new, errors = time.perf_counter(), 0, 0
-    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as ahead, open(sink, "a", encoding="utf-8") as f, \
-         _progress(total, progress) as bar:
+    with ThreadPoolExecutor(workers) as pool, open(sink, "a", encoding="utf-8") as f, _progress(total, progress) as bar:
         if total: bar.update(min(total, n_old))
-        pending = deque()
-        for b in _batches(_todo(iter(paths), done), batch_size):
-            pending.append((b, ahead.submit(load_crops, b, predictor.size, pool, root, predictor.framing)))
-            if len(pending) < 2: continue
-            new, errors = _write(f, bar, predictor, pending.popleft(), top_k, new, errors)
-        while pending: new, errors = _write(f, bar, predictor, pending.popleft(), top_k, new, errors)
+        views = view_batches(predictor, _batches(_todo(iter(paths), done), batch_size), pool, root)
+        for (b, errs), logits, _ in predictor.stream(views, batch_size):
+            rows = _rows(b, errs, logits, predictor.labels, top_k)
+            f.write("".join(json.dumps(r) + "\n" for r in rows)); f.flush()  # a batch is kept once written: the resume point
+            bar.update(len(rows)); new += len(rows); errors += sum(r["error"] is not None for r in rows)
     secs = time.perf_counter() - t0
     if kind == ".parquet": _to_parquet(out, old + _read_rows(sink)); sink.unlink()
     return {"out": str(out), "new": new, "skipped": n_old, "errors": errors, "seconds": round(secs, 3),
             "images_per_s": round(new/secs, 2) if secs > 0 else None}
-
-def _write(f, bar, predictor, item, top_k, new, errors):
-    b, fut = item
-    rows = predict_batch(predictor, b, top_k, crops=fut.result())
-    f.write("".join(json.dumps(r) + "\n" for r in rows)); f.flush()
-    bar.update(len(rows))
-    return new + len(rows), errors + sum(r["error"] is not None for r in rows)
 
 def _parquet_rows(path:Path):
     if not path.exists(): return []
@@ -260,6 +387,7 @@ def predict_ray(compiled_dir:str|Path, # the folder `remyx-nb compile` wrote
     try: import ray
     except ImportError: raise RemyxError("Ray is not installed; `pip install 'remyx_nb[ray]'` or drop `--ray`.") from None
     Predictor(compiled_dir, precision)  # fail fast, with our message, before any actor starts
+    address = address or os.environ.get("RAY_ADDRESS")  # `ray.init` reads it too; then it must not be given num_cpus
     if not ray.is_initialized(): ray.init(address=address, num_cpus=None if address else actors, log_to_driver=False)
     ds = source if hasattr(source, "map_batches") else ray_dataset(source, column)
     ray.data.DataContext.get_current().execution_options.preserve_order = True

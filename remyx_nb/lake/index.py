@@ -13,7 +13,8 @@ import numpy as np
 from tqdm import tqdm
 from ..core import RemyxError, IMAGENET_MEAN, IMAGENET_STD, atomic_write_json, read_json, frame_image, current_umask
 from ..backbones import create_backbone
-from ..deploy.predict import iter_paths, ray_dataset
+from ..core import CorruptImage
+from ..deploy.predict import iter_paths, ray_dataset, decode_view, decode_ahead, run_async, _compile_fixed
 
 # %% auto #0
 __all__ = ['EXACT_LIMIT', 'Embedder', 'read_bytes', 'content_hash', 'load_view', 'embed_batch', 'read_rows', 'read_vectors',
@@ -43,13 +44,22 @@ class Embedder:
             m = ov.convert_model(net, example_input=torch.zeros(1, size, size, 3, dtype=torch.uint8),
                                  input=[([-1, size, size, 3], ov.Type.u8)])
         cfg = {"PERFORMANCE_HINT": "THROUGHPUT"} | ({"INFERENCE_PRECISION_HINT": "f32"} if precision == "f32" else {})
-        self.model = ov.Core().compile_model(m, "CPU", cfg)
+        self._core, self._ir, self._cfg, self._fixed = ov.Core(), m, cfg, {}
+        self.model = self._core.compile_model(m, "CPU", cfg)
         self.runtime_precision = str(self.model.get_property("INFERENCE_PRECISION_HINT"))
 
     def __call__(self, views:np.ndarray): # N×size×size×3 uint8
         "Features `N×D` float32."
         if not len(views): return np.zeros((0, self.dim), np.float32)
         return np.asarray(self.model(np.ascontiguousarray(views, np.uint8))[0], np.float32)
+
+    def stream(self, batches, # iterable of `(key, views N×size×size×3 uint8)`, N ≤ `batch_size`
+               batch_size:int=64, # the fixed batch of the requests
+               jobs:int=0): # requests in flight (0: the runtime's optimum)
+        "`(key, features N×D)` per batch, in input order, from asynchronous fixed-shape requests (`deploy.predict.run_async`)."
+        if batch_size not in self._fixed:
+            self._fixed[batch_size] = _compile_fixed(self._core, self._ir, batch_size, self.size, "CPU", self._cfg, nchw=False)
+        for key, outs in run_async(self._fixed[batch_size], batches, jobs): yield key, np.asarray(outs[0], np.float32)
 
     def meta(self): return {"backbone": self.backbone, "image_size": self.size, "framing": self.framing,
                             "precision": self.precision, "runtime_precision": self.runtime_precision, "dim": self.dim}
@@ -74,11 +84,8 @@ def load_view(path:str, size:int=224, framing:str="crop"):
     try: data = read_bytes(path)
     except RemyxError as e: return None, None, None, str(e)
     h = content_hash(data)
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load(); img = ImageOps.exif_transpose(im).convert("RGB")
-        return h, len(data), frame_image(img, size, framing), None
-    except Exception as e: return h, len(data), None, f"Image {path} cannot be decoded ({type(e).__name__})."
+    try: return h, len(data), decode_view(data, size, framing, name=path), None  # the fast path's decode (draft mode for large JPEGs)
+    except CorruptImage as e: return h, len(data), None, str(e)
 
 # %% ../../nbs/02b_lake_index.ipynb #06bb170d
 def embed_batch(embedder:Embedder, # the compiled backbone
@@ -89,12 +96,17 @@ def embed_batch(embedder:Embedder, # the compiled backbone
     n = len(paths); known = known or {}
     res = list(pool.map(load_view, paths, [embedder.size]*n, [embedder.framing]*n) if pool else
                map(load_view, paths, [embedder.size]*n, [embedder.framing]*n))
-    rows, views, first = [], [], {}
-    for p, (h, size, v, e) in zip(paths, res):
+    rows, views = _new_views(paths, res, known, embedder.size)
+    return rows, embedder(views) if len(views) else np.zeros((0, embedder.dim), np.float32)
+
+def _new_views(paths, res, known, size):
+    "Rows for `load_view` results, and the views to embed: readable, not in `known`, first of their hash in the batch."
+    rows, views, first = [], [], set()
+    for p, (h, n, v, e) in zip(paths, res):
         new = e is None and h not in known and h not in first
-        if new: first[h] = len(views); views.append(v)
-        rows.append({"path": str(p), "hash": h, "size": size, "error": e, "new": new})
-    return rows, embedder(np.stack(views)) if views else np.zeros((0, embedder.dim), np.float32)
+        if new: first.add(h); views.append(v)
+        rows.append({"path": str(p), "hash": h, "size": n, "error": e, "new": new})
+    return rows, (np.stack(views) if views else np.zeros((0, size, size, 3), np.uint8))
 
 # %% ../../nbs/02b_lake_index.ipynb #9c5fe352
 EXACT_LIMIT = 200_000  # vectors; above this `LakeIndex.search` uses an IVF index (approximate, much faster)
@@ -155,7 +167,7 @@ def build_index(source, # folder, glob, .csv/.parquet of paths, or a list of pat
     index_dir.mkdir(parents=True, exist_ok=True)
     if old is None: old = _write_meta(index_dir, emb.meta(), [])  # the folder is an index from now on: a rerun resumes it
     k = len(_parts(index_dir)); added = embedded = errors = 0
-    bar = tqdm(total=len(todo), unit="img", desc="index", disable=not progress, mininterval=1.0)
+    bar = tqdm(total=len(todo), unit="img", desc="index", disable=not progress, mininterval=1.0, smoothing=0.1)
     batches = (_ray_batches if ray else _local_batches)(emb, todo, batch_size, workers, ray, known)
     rows, feats = [], []
     def commit():
@@ -166,7 +178,10 @@ def build_index(source, # folder, glob, .csv/.parquet of paths, or a list of pat
         fi = 0
         for r in brows:
             if r["error"] is None:
-                if r["new"]: known[r["hash"]] = n_vec; n_vec += 1; feats.append(bfeats[fi:fi+1]); fi += 1; embedded += 1
+                if r["new"]:
+                    f = bfeats[fi:fi+1]; fi += 1
+                    if r["hash"] not in known:  # else: its original was embedded in an earlier batch, still in flight then
+                        known[r["hash"]] = n_vec; n_vec += 1; feats.append(f); embedded += 1
                 r["row"] = known[r["hash"]]
             else: r["row"] = -1; errors += 1
             rows.append({c: r[c] for c in _COLUMNS}); added += 1
@@ -190,11 +205,13 @@ def _write_meta(index_dir:Path, emb_meta:dict, runs:list):
     return meta
 
 def _local_batches(emb, todo, batch_size, workers, ray, known):
-    "Batches of `embed_batch`, decoding the next batch in threads while the runtime embeds this one."
+    "`embed_batch`'s results on the fast path: batches read and decoded ahead on threads, asynchronous fixed-shape requests."
     pool = ThreadPoolExecutor(workers) if workers > 0 else None  # 0: decode in this thread
-    try:
-        for b in range(0, len(todo), batch_size):
-            yield embed_batch(emb, todo[b:b + batch_size], pool, known)
+    load = lambda p: load_view(p, emb.size, emb.framing)
+    def views():
+        for b, res in decode_ahead((todo[i:i + batch_size] for i in range(0, len(todo), batch_size)), load, pool):
+            rows, x = _new_views(b, res, known, emb.size); yield rows, x
+    try: yield from emb.stream(views(), batch_size)
     finally:
         if pool: pool.shutdown(cancel_futures=True)
 

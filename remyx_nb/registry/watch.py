@@ -118,7 +118,7 @@ def watch(source:str|Path, # a folder, or a .csv/.parquet file (with `column`)
                     if acc: n_rep += _report(out, *old, acc, max_review, say); acc = []  # the last images of the old version
                     versions.append(m.name); say(f"watch: predicting with {m.name}")
                 batch = list(pending)[:batch_size]
-                inf = infer(m.pred, batch, batch_size=len(batch))
+                inf = infer(m.pred, batch, batch_size=batch_size)  # one fixed shape: the model is compiled once
                 dec = decode_logits(inf.logits, m.pred.labels, 3) if len(inf) else []; ok = dict(zip(inf.paths, range(len(inf.paths))))
                 rows, now = [], time.time()
                 for p in batch:
