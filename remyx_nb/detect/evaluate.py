@@ -88,7 +88,7 @@ def plot_pr(m:dict, path:str|Path, title:str=""):
     ax.set_title(title or f"mAP@0.5 {m['map50']:.3f}, mAP@[.5:.95] {m['map']:.3f}"); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
 
 def draw_grid(recs:list, preds:list, names:list, # `DetRecord`s, their predictions, class names
-              path:str|Path, n:int=12, cols:int=4, tile:int=256, min_score:float=0.3):
+              path:str|Path, n:int=12, cols:int=4, tile:int=256, min_score:float=0.4):
     "A grid of photos: truth in thin white, predictions scoring ≥ `min_score` in class colours with their score."
     idx = np.linspace(0, len(recs) - 1, min(n, len(recs))).round().astype(int) if recs else []
     rows = max(1, -(-len(idx)//cols)); g = np.full((rows*tile, cols*tile, 3), 255, np.uint8)
@@ -100,7 +100,9 @@ def draw_grid(recs:list, preds:list, names:list, # `DetRecord`s, their predictio
             if s < min_score: continue
             c = _COLORS[int(l) % len(_COLORS)]; p0 = (int(b[0]*sx), int(b[1]*sy))
             cv2.rectangle(im, p0, (int(b[2]*sx), int(b[3]*sy)), c, 2)
-            cv2.putText(im, f"{names[int(l)]} {s:.2f}", (p0[0] + 2, max(p0[1] + 12, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, c, 1, cv2.LINE_AA)
+            t = f"{names[int(l)]} {s:.2f}"; (tw, th), _ = cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1); y = max(p0[1], th + 2)
+            cv2.rectangle(im, (p0[0], y - th - 2), (p0[0] + tw + 2, y), c, -1)  # a filled label keeps overlapping names readable
+            cv2.putText(im, t, (p0[0] + 1, y - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
         g[(k//cols)*tile:(k//cols + 1)*tile, (k % cols)*tile:(k % cols + 1)*tile] = im
     ok, buf = cv2.imencode(".png", g[..., ::-1]); Path(path).write_bytes(buf.tobytes())
 
