@@ -10,7 +10,7 @@ import argparse, json, math, warnings
 from pathlib import Path
 import numpy as np, torch
 from .core import (RemyxError, CorruptImage, atomic_write_json, atomic_write_text, image_folder, load_rgb, frame_image,
-                           output_folder)
+                           output_folder, read_json)
 from .backbones import to_tensor
 from .train import load_model
 
@@ -142,11 +142,15 @@ def compare(model_a:str|Path, model_b:str|Path, # two model folders
 def cli_evaluate(p:argparse.ArgumentParser):
     "Arguments of `remyx-nb evaluate`; returns the function that runs them."
     p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `remyx-nb train`")
-    p.add_argument("real_dir", metavar="REAL_DIR", help="folder <class>/<image> of REAL photos")
+    p.add_argument("real_dir", metavar="REAL_DIR", help="folder <class>/<image> of REAL photos (a detector: a COCO folder, annotations.coco.json + images)")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="new folder for metrics.json and confusion.png")
     p.add_argument("--compare", metavar="OTHER_MODEL_DIR", default=None, help="also compare with this model (McNemar)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     def run(a):
+        info = Path(a.model_dir)/"labels.json"
+        if info.exists() and read_json(info).get("task") == "detect":  # the model says what it is
+            from remyx_nb.detect.evaluate import run_cli
+            return run_cli(a)
         m = evaluate(a.model_dir, a.real_dir, a.out, seed=a.seed)
         worst = min(m["per_class"].items(), key=lambda kv: kv[1].get("recall", 1)) if m.get("per_class") else None
         print(f"wrote {a.out} (metrics.json, predictions.jsonl, confusion.png): accuracy {m['accuracy']:.3f} "

@@ -13,8 +13,9 @@ import yaml
 from .core import RemyxError, atomic_write_text
 
 # %% auto #0
-__all__ = ['DEVICES', 'EXAMPLE_REQUESTS', 'Concept', 'Budgets', 'TaskSpec', 'validate_spec', 'spec_to_dict', 'spec_from_dict',
-           'save_spec', 'dump_spec', 'load_spec', 'parse_device', 'parse_request', 'cli_spec']
+__all__ = ['DEVICES', 'TASKS', 'EXAMPLE_REQUESTS', 'Concept', 'Budgets', 'TaskSpec', 'validate_spec', 'spec_to_dict',
+           'spec_from_dict', 'save_spec', 'dump_spec', 'load_spec', 'parse_task', 'parse_device', 'parse_request',
+           'cli_spec']
 
 # %% ../nbs/00_spec.ipynb #2e3b6ba9
 DEVICES = {
@@ -23,6 +24,8 @@ DEVICES = {
     "oak-1": "Luxonis OAK-1 (Myriad X VPU)", "oak-1-lite": "Luxonis OAK-1 Lite (Myriad X VPU)",
     "cpu": "Any x86/ARM CPU through OpenVINO",
 }
+
+TASKS = ("classify", "detect")
 
 @dataclass
 class Concept:
@@ -51,6 +54,7 @@ class TaskSpec:
     device: str = "oak-d"  # a key of `DEVICES`
     budgets: Budgets = field(default_factory=Budgets)
     negative_prompt: str = "blurry, low quality, text, watermark, cartoon"  # for text-to-image generators
+    task: str = "classify"  # "classify" (one label per image) or "detect" (boxes: where, how many)
 
     @property
     def labels(self): return [c.name for c in self.concepts]
@@ -69,6 +73,7 @@ def validate_spec(spec:TaskSpec): # the spec to check
         if c.name in seen: raise RemyxError(f"Concept {c.name!r} is listed twice; each concept must be unique.")
         seen.add(c.name)
         if not c.descriptions: raise RemyxError(f"Concept {c.name!r} has no descriptions; add at least one phrase.")
+    if spec.task not in TASKS: raise RemyxError(f"Unknown task {spec.task!r}; choose one of {', '.join(TASKS)}.")
     if spec.device not in DEVICES:
         raise RemyxError(f"Unknown device {spec.device!r}; choose one of {', '.join(DEVICES)}.")
     if not (32 <= spec.image_size <= 1024 and spec.image_size % 8 == 0):
@@ -109,7 +114,7 @@ def spec_from_dict(d:dict): # as read from YAML
         b = Budgets(**{k: type(getattr(Budgets(), k))(v) for k, v in bd.items()})
         spec = TaskSpec(request=str(d["request"]), name=str(d["name"]), concepts=cs, context=str(d.get("context") or ""),
                         image_size=int(d.get("image_size", 224)), device=str(d.get("device", "oak-d")).lower(), budgets=b,
-                        negative_prompt=str(d.get("negative_prompt", TaskSpec.negative_prompt)))
+                        negative_prompt=str(d.get("negative_prompt", TaskSpec.negative_prompt)), task=str(d.get("task", "classify")).lower())
     except (TypeError, ValueError) as e: raise RemyxError(f"The spec has a value of the wrong type ({e}).") from None
     return validate_spec(spec)
 
@@ -183,6 +188,13 @@ def _singular(w:str):
 
 def _slug(words): return re.sub(r"[^a-z0-9]+", "_", " ".join(words).lower()).strip("_")
 
+_DETECT_CUES = r"where(?:'s| is| are)?|locat(?:e|es|ing|ion)|locali[sz]e|count(?:s|ing)?|how many|(?:draw|put)(?: a)? box(?:es)? around|bounding box(?:es)?|box(?:es)? around|on the floor|position of|find (?:all|every|each)"
+_BOX_WORDS = r"(?:draw|put)(?: a)? box(?:es)? around|bounding box(?:es)?(?: around| of| for)?|box(?:es)? around"  # not the object "box"
+
+def parse_task(text:str): # the request
+    "`detect` when the request asks where things are, how many, or for boxes; else `classify`."
+    return "detect" if re.search(rf"\b(?:{_DETECT_CUES})\b", text.lower()) else "classify"
+
 def parse_device(text:str): # the request
     "The target device a request names (`oak-d` when none is named); raises for devices we cannot compile for."
     t = text.lower()
@@ -223,7 +235,8 @@ def _find_concepts(t:str):
 # %% ../nbs/00_spec.ipynb #f68a8125
 def parse_request(text:str, # the user's request, one or a few sentences
                   concepts:list[str]|None=None, # override: concept names to use instead of the parsed ones
-                  device:str|None=None): # override: target device
+                  device:str|None=None, # override: target device
+                  task:str|None=None): # override: "classify" or "detect" (default: `parse_task`)
     "Turn a plain request into a validated `TaskSpec` (deterministic, offline)."
     if not text or not text.strip(): raise RemyxError("The request is empty; say what the camera must recognise, e.g. \"tell ladders from boxes on a warehouse floor\".")
     t = " ".join(text.lower().split())
@@ -237,7 +250,7 @@ def parse_request(text:str, # the user's request, one or a few sentences
         lex = {n: d for n, (_, d) in _LEXICON.items()}
         cs = [Concept(n, list(lex.get(n, [n.replace('_', ' '), f"a {n.replace('_', ' ')}"])), background=(n == bg or n.startswith(("empty_", "background")))) for n in names]
     else:
-        cs = _find_concepts(t)
+        cs = _find_concepts(re.sub(rf"\b(?:{_BOX_WORDS})\b", " ", t))
         if not cs: raise RemyxError(f"Could not tell what to recognise in {text.strip()[:60]!r}; name the objects (e.g. \"tell ladders from boxes\") or pass --concepts a,b.")
     if len(cs) == 1:
         where = context or "scene"
@@ -250,9 +263,10 @@ def parse_request(text:str, # the user's request, one or a few sentences
     shots = re.search(r"\b(\d+) (?:real )?(?:labell?ed )?(?:photos|images|pictures|shots|examples)(?: per| of each| for each| a)? ?(?:class|concept|kind)?", t)
     b = Budgets(latency_ms=float(ms.group(1)) if ms else round(1000/float(fps.group(1)), 1) if fps else 33.0,
                 real_shots=int(shots.group(1)) if shots else 0)
+    task = (task or parse_task(t)).lower()
     spec = TaskSpec(request=text.strip(), name=_slug([c.name for c in cs if not c.background][:3]).replace("_", "-")[:40] or "task",
-                    concepts=cs, context=context, image_size=int(next(g for g in size.groups() if g)) if size else 224,
-                    device=(device.lower() if device else parse_device(t)), budgets=b)
+                    concepts=cs, context=context, image_size=int(next(g for g in size.groups() if g)) if size else (320 if task == "detect" else 224),
+                    device=(device.lower() if device else parse_device(t)), budgets=b, task=task)
     return validate_spec(spec)
 
 # %% ../nbs/00_spec.ipynb #3dfd6ff7
@@ -276,16 +290,17 @@ def cli_spec(p:argparse.ArgumentParser):
     p.add_argument("-o", "--out", help="spec.yaml to write (default: print to stdout)")
     p.add_argument("--concepts", help="comma-separated concept names to use instead of the parsed ones")
     p.add_argument("--device", help=f"target device: {', '.join(DEVICES)}")
+    p.add_argument("--task", choices=TASKS, help="classify (a label per image) or detect (boxes); default: read from the request")
     p.add_argument("--image-size", type=int, help="model input side in pixels")
     p.add_argument("--images-per-class", type=int, help="synthetic images to generate per class")
     p.add_argument("--overwrite", action="store_true", help="replace an existing spec file")
     def run(a):
-        spec = parse_request(a.request, concepts=a.concepts.split(",") if a.concepts else None, device=a.device)
+        spec = parse_request(a.request, concepts=a.concepts.split(",") if a.concepts else None, device=a.device, task=a.task)
         if a.image_size: spec.image_size = a.image_size
         if a.images_per_class: spec.budgets.images_per_class = a.images_per_class
         validate_spec(spec)
         if not a.out: print(dump_spec(spec), end=""); return 0
         save_spec(spec, a.out, overwrite=a.overwrite)
-        print(f"Wrote {a.out}: {len(spec.concepts)} concepts ({', '.join(spec.labels)}), context {spec.context or '-'}, device {spec.device}. Edit it, then `remyx-nb generate {a.out} -o data/synth`.")
+        print(f"Wrote {a.out}: task {spec.task}, {len(spec.concepts)} concepts ({', '.join(spec.labels)}), context {spec.context or '-'}, device {spec.device}. Edit it, then `remyx-nb generate {a.out} -o data/synth`.")
         return 0
     return run

@@ -693,11 +693,13 @@ def load_model(model_dir:str|Path): # a folder written by `train`
 # %% ../nbs/03_train.ipynb #8817fec5
 def cli_train(p:argparse.ArgumentParser):
     "Arguments of `remyx-nb train`; returns the function that runs them."
-    p.add_argument("data_dirs", nargs="+", metavar="DATA_DIR", help="image folders <class>/<image> (synthetic and/or real)")
+    p.add_argument("data_dirs", nargs="+", metavar="DATA_DIR", help="image folders <class>/<image> (synthetic and/or real); for detection, folders with annotations.coco.json")
+    p.add_argument("--task", choices=("auto", "classify", "detect"), default="auto",
+                   help="auto (default): detect when a folder is a COCO folder (annotations.coco.json, no class folders), else classify")
     p.add_argument("-o", "--out", required=True, metavar="MODEL_DIR", help="new folder for model.ckpt, labels.json, metrics.json")
     p.add_argument("--shots", type=int, default=None, help="real images per class to train on (default: all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--image-size", type=int, default=None, help="model input side (default 224; detection 320)")
     p.add_argument("--framings", default="crop,full", help=f"framings the search may choose from, of {', '.join(FRAMINGS)} (default crop,full)")
     p.add_argument("--baseline", action="store_true", help="no search: the linear probe's recipe (centre crop, head features, C=1)")
     p.add_argument("--finetune", choices=("auto", "off", "always"), default="auto",
@@ -705,9 +707,9 @@ def cli_train(p:argparse.ArgumentParser):
     p.add_argument("--finetune-budget", type=float, default=None, help="seconds for the CPU fine-tune (default 240)")
     p.add_argument("--epochs", type=int, default=None, help="GPU fine-tune epochs of stage 2 (0: none; default: 4 on a GPU with >=30 images per class, else 0)")
     p.add_argument("--finetune-blocks", type=int, default=3, help="top backbone blocks unfrozen in the GPU stage 2")
-    p.add_argument("--time-budget", type=float, default=None, help="seconds for the recipe search (default 120 on a CPU)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--val-frac", type=float, default=0.2)
+    p.add_argument("--time-budget", type=float, default=None, help="seconds for the recipe search (default 120 on a CPU); detection: the whole CPU run (default 1500)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 32; detection 16")
+    p.add_argument("--val-frac", type=float, default=None, help="share of real images held out (default 0.2; detection 0.1 of photo groups)")
     p.add_argument("--sample-weights", type=float, nargs="+", default=None, help="one per DATA_DIR (default real 0.8 / synthetic 0.2)")
     p.add_argument("--loss-weights", type=float, nargs="+", default=None, help="one per DATA_DIR (default real 1 / synthetic 0.25)")
     p.add_argument("--backbone", default="efficientnet_lite0")
@@ -717,6 +719,11 @@ def cli_train(p:argparse.ArgumentParser):
     p.add_argument("--compile", action="store_true", help="torch.compile the network for stage 2")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     def run(a):
+        from remyx_nb.detect import infer_task
+        if infer_task(a.data_dirs, a.task) == "detect":
+            from remyx_nb.detect.train import run_cli
+            return run_cli(a)
+        a.image_size, a.batch_size, a.val_frac = a.image_size or 224, a.batch_size or 32, 0.2 if a.val_frac is None else a.val_frac
         framings = tuple(f.strip() for f in a.framings.split(",") if f.strip())
         if not framings or set(framings) - set(FRAMINGS): raise RemyxError(f"--framings takes some of {', '.join(FRAMINGS)}, not {a.framings!r}.")
         if a.image_size < 32: raise RemyxError(f"--image-size must be at least 32, not {a.image_size}.")

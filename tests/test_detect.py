@@ -1,0 +1,74 @@
+"Detection: spec task, the CLI's train/evaluate with --task detect on a tiny COCO folder, decoding raw outputs, bad inputs."
+import json
+from pathlib import Path
+import numpy as np, pytest, torch
+from remyx_nb.detect.data import toy_coco, read_coco, DetectionData
+from remyx_nb.detect.model import Detector, decode, points, assign_targets
+
+
+def one_line(r):
+    lines = r.stderr.strip().splitlines()
+    return r.returncode != 0 and len(lines) == 1 and lines[0].startswith("remyx-nb: error:") and "Traceback" not in r.stderr
+
+
+def test_spec_task(cli):
+    r = cli("spec", "Count forklifts and people in the aisle")
+    assert r.returncode == 0 and "task: detect" in r.stdout and "image_size: 320" in r.stdout
+    r = cli("spec", "Count forklifts and people in the aisle", "--task", "classify")
+    assert r.returncode == 0 and "task: classify" in r.stdout
+    assert "task: classify" in cli("spec", "tell ants from bees").stdout
+
+
+def test_cli_train_and_evaluate_detect(cli, tmp_path):
+    d = toy_coco(tmp_path/"toy", n=8, size=96)
+    r = cli("train", d, "-o", tmp_path/"m", "--image-size", "64", "--batch-size", "4", "--time-budget", "25", "--val-frac", "0.25", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "detector for square, disc" in r.stdout   # inferred: a COCO folder without class folders
+    info = json.loads((tmp_path/"m/labels.json").read_text())
+    assert info["task"] == "detect" and info["image_size"] == 64 and info["strides"] == [8, 16, 32] and info["framing"] == "full"
+    m = json.loads((tmp_path/"m/metrics.json").read_text())
+    assert m["data"]["n_train"] + m["data"]["n_val"] == 8 and "map50" in m["val"]
+    r = cli("evaluate", tmp_path/"m", d, "-o", tmp_path/"ev")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "mAP@0.5" in r.stdout and {"metrics.json", "pr.png", "grid.png", "predictions.jsonl"} <= {p.name for p in (tmp_path/"ev").iterdir()}
+    e = json.loads((tmp_path/"ev/metrics.json").read_text())
+    assert set(e["per_class"]) == {"square", "disc"} and 0 <= e["map"] <= e["map50"] <= 1
+
+
+def test_cli_detect_bad_inputs(cli, tmp_path):
+    (tmp_path/"cls/a").mkdir(parents=True); (tmp_path/"cls/b").mkdir(parents=True)
+    r = cli("train", tmp_path/"cls", "-o", tmp_path/"m", "--task", "detect", "--quiet")
+    assert one_line(r) and "annotations.coco.json" in r.stderr
+    d = toy_coco(tmp_path/"toy", n=2, size=64)
+    r = cli("train", d, "-o", tmp_path/"m2", "--image-size", "100", "--quiet")
+    assert one_line(r) and "multiple of 32" in r.stderr
+    (d/"annotations.coco.json").write_text("{not json")
+    r = cli("train", d, "-o", tmp_path/"m3", "--task", "detect", "--quiet")
+    assert one_line(r) and "not COCO detection json" in r.stderr
+
+
+def test_decode_matches_assigned_boxes():
+    "Raw outputs built from the targets of known boxes decode back to those boxes: the decoder mirrors the assigner."
+    boxes, labels, S = np.array([[10, 12, 50, 60], [30, 5, 62, 30]], np.float32), np.array([0, 1]), 64
+    cls, ltrb = assign_targets(boxes, labels, S)
+    P, St = points(S); raw = np.full((1, 7, len(P)), -12, np.float32)
+    pos = np.flatnonzero(cls >= 0); r = raw[0]
+    r[:4, pos] = np.log(ltrb[pos]/St[pos, None]).T; r[4, pos] = 12; r[5 + cls[pos], pos] = 12
+    out = decode(raw, S)[0]
+    assert sorted(out["labels"].tolist()) == [0, 1]
+    for b, l in zip(out["boxes"], out["labels"]): assert np.allclose(b, boxes[l], atol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_detector_is_static_and_traceable():
+    m = Detector(2, image_size=64, pretrained=False).eval()
+    ts = torch.jit.trace(m, torch.zeros(1, 3, 64, 64))
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.allclose(ts(x), m(x), atol=1e-5)
+
+
+def test_mixed_sources_weights(tmp_path):
+    a, b = toy_coco(tmp_path/"a", n=6, seed=0), toy_coco(tmp_path/"b", n=6, seed=1)
+    d = DetectionData([a, b], image_size=64, val_frac=0, sample_weights=[0.8, 0.2])
+    p = d.weights(d.train_idx)
+    assert np.isclose(p[d.src[d.train_idx] == 0].sum(), 0.8) and np.isclose(p.sum(), 1)
