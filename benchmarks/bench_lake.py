@@ -38,7 +38,8 @@ def bench_index(paths, ray_actors):
 
 def bench_search(n, d=1280, queries=100):
     import faiss
-    from remyx_nb.lake.index import vector_index, _unit, EXACT_LIMIT
+    from remyx_nb.lake.index import vector_index, EXACT_LIMIT
+    from remyx_nb.reference import unit_rows as _unit
     rng = np.random.default_rng(0)
     centres = _unit(rng.standard_normal((max(10, n//500), d), np.float32))  # images come in groups (scenes, objects)
     X = np.empty((n, d), np.float32)

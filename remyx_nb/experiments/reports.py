@@ -22,9 +22,9 @@ from .runner import run_notebook
 
 # %% auto #0
 __all__ = ['DEMO_REQUEST', 'DEMO_CONCEPTS', 'HELD_OUT_SEED', 'NEEDS_PHOTOS', 'USES_PHOTOS', 'task_spec', 'real_splits',
-           'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm', 'count_arms', 'ArmProgress',
-           'linear_probe', 'summarise', 'report_words', 'plot_accuracy_vs_shots', 'correctness', 'paired_test',
-           'paired_difference', 'gain_verdict', 'synthetic_gain', 'arm_gain', 'best_row', 'show_table',
+           'beside_checkout', 'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm', 'count_arms',
+           'ArmProgress', 'linear_probe', 'summarise', 'report_words', 'plot_accuracy_vs_shots', 'correctness',
+           'paired_test', 'paired_difference', 'gain_verdict', 'synthetic_gain', 'arm_gain', 'best_row', 'show_table',
            'parameters_table', 'parity_table', 'benchmark_table', 'plain_summary', 'experiment_notebook', 'demo_params',
            'cli_demo']
 
@@ -59,6 +59,10 @@ def real_splits(spec, # the task
     return out/"train", out/"test", True
 
 # %% ../../nbs/08b_reports.ipynb #57cd8d8d
+def beside_checkout(name:str): # a data set's folder under `shared/datasets/`, e.g. "forklift_person"
+    "A data set in `shared/datasets/` next to this checkout (where the project's tests find real photos), or None."
+    return next((d/"shared"/"datasets"/name for d in [Path.cwd(), *Path.cwd().parents] if (d/"shared"/"datasets"/name).is_dir()), None)
+
 def shots_folder(real_train:str|Path, # folder `<class>/<image>` of real training photos
                  k:int|None, # photos per class; None: all of them
                  seed:int, # which k are drawn

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from ..core import RemyxError, image_folder, draw_shots, atomic_write_json, atomic_write_text, output_folder
-from .index import LakeIndex, load_view, read_bytes, _unit
-from ..reference import knn_distance
+from .index import LakeIndex, load_view, read_bytes
+from ..reference import knn_distance, unit_rows
 from ..review import flag_for_review
 
 # %% auto #0
@@ -23,7 +23,7 @@ def unknown_mask(seeds:np.ndarray, # S×D seed features
                  cand:np.ndarray, # N×D candidate features
                  k:int=5, quantile:float=0.05): # neighbours; share of seeds that would count as unknown themselves
     "True where a candidate is farther from its `k` nearest seeds than all but `quantile` of the seeds are from theirs."
-    us, kk = _unit(seeds), max(1, min(k, len(seeds) - 1))
+    us, kk = unit_rows(seeds), max(1, min(k, len(seeds) - 1))
     loo = knn_distance(us, us, kk, leave_one_out=True)
     d = knn_distance(us, cand, kk)
     return d > np.quantile(loo, 1 - quantile), d

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 from ..core import RemyxError, IMAGENET_MEAN, IMAGENET_STD, atomic_write_json, read_json, frame_image, current_umask
+from ..reference import unit_rows
 from ..backbones import create_backbone
 from ..core import CorruptImage
 from ..deploy.predict import iter_paths, ray_dataset, decode_view, decode_ahead, run_async, _compile_fixed
@@ -242,8 +243,6 @@ def _ray_batches(emb, todo, batch_size, workers, actors, known):
         yield rows, (np.stack(sel) if sel else np.zeros((0, emb.dim), np.float32))
 
 # %% ../../nbs/02b_lake_index.ipynb #a6496fde
-def _unit(x): return (x/np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-
 def vector_index(vectors:np.ndarray, # N×D float32, L2-normalised rows
                  exact_limit:int=EXACT_LIMIT, nprobe:int=32):
     "A faiss inner-product index over `vectors`: exact up to `exact_limit` rows, IVF above."
@@ -278,18 +277,18 @@ class LakeIndex:
                k:int=10): # neighbours per query
         "`(similarities M×k, vector rows M×k)`, best first; rows are `-1` where fewer than k exist."
         if self._ix is None: self._ix = self._load_or_build()
-        return self._ix.search(_unit(np.asarray(queries, np.float32)), min(k, len(self)))
+        return self._ix.search(unit_rows(np.asarray(queries, np.float32)), min(k, len(self)))
 
     def _load_or_build(self):
         "The exact index (built in memory: cheap), or the IVF index from `ivf.faiss` when it was built for these vectors."
         import faiss
-        if len(self) <= self.exact_limit: return vector_index(_unit(self.vectors), self.exact_limit)
+        if len(self) <= self.exact_limit: return vector_index(unit_rows(self.vectors), self.exact_limit)
         sample = hashlib.blake2b(np.ascontiguousarray(self.vectors[::max(1, len(self)//4096)]).tobytes(), digest_size=8).hexdigest()
         stamp = {"n": len(self), "dim": int(self.vectors.shape[1]), "sample": sample}  # which vectors it was trained on
         f, s = self.dir/"ivf.faiss", self.dir/"ivf.json"
         if f.exists() and s.exists() and read_json(s) == json.loads(json.dumps(stamp)):
             ix = faiss.read_index(str(f)); ix.nprobe = 32; return ix
-        ix = vector_index(_unit(self.vectors), self.exact_limit)  # training the IVF costs minutes at a million vectors: keep it
+        ix = vector_index(unit_rows(self.vectors), self.exact_limit)  # training the IVF costs minutes at a million vectors: keep it
         tmp = self.dir/".ivf.faiss.tmp"; faiss.write_index(ix, str(tmp)); os.replace(tmp, f); atomic_write_json(s, stamp)
         return ix
 
