@@ -72,3 +72,27 @@ def test_mixed_sources_weights(tmp_path):
     d = DetectionData([a, b], image_size=64, val_frac=0, sample_weights=[0.8, 0.2])
     p = d.weights(d.train_idx)
     assert np.isclose(p[d.src[d.train_idx] == 0].sum(), 0.8) and np.isclose(p.sum(), 1)
+
+
+def test_composites_from_a_few_boxed_photos(cli, tmp_path):
+    "`generate --generator composite` with a COCO folder as seeds and a detection spec: several labelled boxes per image, scenes keep theirs."
+    from remyx_nb.detect.data import coco_shots
+    d = toy_coco(tmp_path/"toy", n=8, size=96)
+    counts = coco_shots(d, tmp_path/"few", shots=2, seed=0)
+    assert all(v >= 2 for v in counts.values())
+    spec = tmp_path/"spec.yaml"
+    r = cli("spec", "Where are the squares and discs on the floor?", "--concepts", "square,disc", "--image-size", "96", "-o", spec)
+    assert r.returncode == 0 and "task: detect" in spec.read_text(), r.stderr
+    r = cli("generate", spec, "--generator", "composite", "--seed-images", tmp_path/"few", "--per-class", "8", "-o", tmp_path/"comp", "--workers", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    names, recs = read_coco(tmp_path/"comp")
+    assert names == ["square", "disc"] and len(recs) == 16
+    assert max(len(r.boxes) for r in recs) >= 2                      # several objects per image
+    assert {int(l) for r in recs for l in r.labels} == {0, 1}          # each box has its own class
+    assert all(((r.boxes >= 0) & (r.boxes <= 96)).all() for r in recs)
+    summary = json.loads((tmp_path/"comp/summary.json").read_text())
+    assert summary["filter"]["agreement"].startswith("off")          # one label per image says little about a detection image
+    r = cli("train", tmp_path/"few", tmp_path/"comp", "-o", tmp_path/"m", "--image-size", "64", "--batch-size", "4", "--time-budget", "20", "--val-frac", "0", "--quiet")
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((tmp_path/"m/metrics.json").read_text())
+    assert [s["kind"] for s in m["data"]["sources"]] == ["real", "synthetic"], m["data"]

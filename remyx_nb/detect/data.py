@@ -6,17 +6,17 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/detect_data.html.md"""
 
 # %% ../../nbs/10a_detect_data.ipynb #478c3b36
 from __future__ import annotations
-import json, re
+import json, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, cv2
 import albumentations as A
-from ..core import RemyxError, IMAGENET_MEAN
+from ..core import RemyxError, IMAGENET_MEAN, atomic_write_json
 from ..data import Source, make_sources
 
 # %% auto #0
 __all__ = ['ANNOTATIONS', 'DetRecord', 'is_detection_folder', 'read_coco', 'toy_coco', 'scan_detection', 'group_split',
-           'load_view', 'box_augment', 'augment', 'mosaic', 'DetectionData']
+           'draw_photos', 'coco_shots', 'load_view', 'box_augment', 'augment', 'mosaic', 'DetectionData']
 
 # %% ../../nbs/10a_detect_data.ipynb #11aed589
 ANNOTATIONS = "annotations.coco.json"
@@ -112,6 +112,43 @@ def group_split(groups:list, # one group key per record
     u = np.array(sorted(set(groups))); rng = np.random.default_rng(seed); rng.shuffle(u)
     val = set(u[:int(round(val_frac*len(u)))]); g = np.array(groups, dtype=object)
     va = np.flatnonzero([x in val for x in g]); return np.flatnonzero([x not in val for x in g]), va
+
+# %% ../../nbs/10a_detect_data.ipynb #6f91e3c4
+def draw_photos(names:list, recs:list, # what `read_coco` returns
+                shots:int, # source photos wanted per class
+                seed:int=0):
+    "Group keys of the photos drawn: in a seeded random order, a photo is taken while one of its classes has fewer than `shots`."
+    if shots < 1: raise RemyxError(f"shots must be at least 1, not {shots}.")
+    groups = {}
+    for r in recs: groups.setdefault(r.group, set()).update(int(l) for l in r.labels)
+    keys = sorted(groups); count, chosen = [0]*len(names), []
+    for j in np.random.default_rng(seed).permutation(len(keys)):
+        cls = groups[keys[j]]
+        if any(count[c] < shots for c in cls):
+            chosen.append(keys[j])
+            for c in cls: count[c] += 1
+        if min(count) >= shots: break
+    return chosen
+
+def coco_shots(folder:str|Path, # a detection folder
+               out:str|Path, # new folder for the subset
+               shots:int, seed:int=0):
+    "Write the photos `draw_photos` picks (every version of each) as a COCO folder at `out`; returns `{class: source photos showing it}`."
+    folder, out = Path(folder), Path(out)
+    if out.exists() and any(out.iterdir()): raise RemyxError(f"{out} is not empty; choose a new folder for the subset.")
+    names, recs = read_coco(folder); keep = set(draw_photos(names, recs, shots, seed))
+    files = {str(r.path.relative_to(folder)) for r in recs if r.group in keep}
+    d = json.loads((folder/ANNOTATIONS).read_text(encoding="utf-8"))
+    imgs = [im for im in d["images"] if im["file_name"] in files]; ids = {im["id"] for im in imgs}
+    sub = dict(d, images=imgs, annotations=[a for a in d.get("annotations") or [] if a["image_id"] in ids])
+    for im in imgs:
+        dst = out/im["file_name"]; dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.exists(): os.symlink((folder/im["file_name"]).resolve(), dst)
+    atomic_write_json(out/ANNOTATIONS, sub)
+    cls = {}
+    for r in recs:
+        if r.group in keep: cls.setdefault(r.group, set()).update(int(l) for l in r.labels)
+    return {n: sum(c in s for s in cls.values()) for c, n in enumerate(names)}
 
 # %% ../../nbs/10a_detect_data.ipynb #24b46744
 _FILL = tuple(int(round(255*m)) for m in IMAGENET_MEAN)  # pads that normalise to zero

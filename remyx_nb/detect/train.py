@@ -29,6 +29,7 @@ class DetRecipe:
     first_trained:int = 8 # stem and blocks 0–7 frozen (cached on a CPU); blocks 8–15, pyramid and head trained
     cache_share:float = 0.4 # CPU: share of the budget spent making and caching views; the rest trains on them until time is up
     views:int|None = None # augmented views in all (CPU; None: planned from `cache_share`)
+    steps:int|None = None # CPU: optimiser steps; the learning rate follows the step count, so runs on a busy and a quiet machine match (None: until the budget is spent)
     epochs:int = 30 # GPU epochs (each a fresh view of every image)
     lr:float = 2e-3 # AdamW peak learning rate of pyramid and head
     block_lr:float = 0.25 # the trained blocks' learning rate, × `lr`
@@ -47,13 +48,13 @@ def lr_shape(frac:float, # share of training done, 0–1
     return floor + (1 - floor)*0.5*(1 + math.cos(math.pi*min(1.0, (frac - warm)/max(1 - warm, 1e-9))))
 
 class TimeBudget(pl.Callback):
-    "Schedule the learning rate by elapsed time and stop when `seconds` are spent: on a shared CPU the step count is not known ahead, the deadline is."
-    def __init__(self, seconds:float): self.seconds, self.start = float(seconds), None
+    "Schedule the learning rate by elapsed time and stop when `seconds` are spent: on a shared CPU the step count is not known ahead, the deadline is. With `steps`, the schedule follows the step count instead and time is only a safety stop."
+    def __init__(self, seconds:float, steps:int|None=None): self.seconds, self.steps, self.start = float(seconds), steps, None
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if self.start is None: self.start = time.time(); self.base = [g["lr"] for g in trainer.optimizers[0].param_groups]
-        frac = (time.time() - self.start)/self.seconds
+        t = (time.time() - self.start)/self.seconds; frac = trainer.global_step/self.steps if self.steps else t
         for g, b in zip(trainer.optimizers[0].param_groups, self.base): g["lr"] = b*lr_shape(frac)
-        if frac >= 1: trainer.should_stop = True; return -1  # Lightning skips the rest of the epoch
+        if frac >= 1 or t >= 1: trainer.should_stop = True; return -1  # Lightning skips the rest of the epoch
 
 # %% ../../nbs/10c_detect_train.ipynb #8350d208
 class ViewSet(Dataset):
@@ -161,7 +162,7 @@ def train_detector(data_dirs:list, # folders with annotations.coco.json (synthet
         max_epochs = 1000
     left = budget - (time.time() - t0) - (20 + 0.2*len(data.val_idx))  # the final save and validation
     trainer = _trainer(out, max_epochs, "gpu" if gpu else "cpu", devices, precision,
-                       [TimeBudget(max(left, 10))] if cache else [], {"seconds": max(int(left) + 60, 60)})
+                       [TimeBudget(max(left, 10), r.steps)] if cache else [], {"seconds": max(int(left) + 60, 60)})
     t = time.time(); trainer.fit(lit, dl); times["train_s"] = round(time.time() - t, 1)
     lit.eval()
     hist = trainer.callback_metrics

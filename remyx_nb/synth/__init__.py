@@ -70,7 +70,8 @@ def write_sample(s:Sample, # what a generator made
     _atomic_bytes(Path(out)/file_name, buf.tobytes())
     h, w = s.image.shape[:2]
     return dict(file_name=file_name, label=s.label, generator=generator, prompt=s.prompt, seed=int(s.seed), source=s.source,
-                transform=s.transform, boxes=s.boxes, width=w, height=h)
+                transform=s.transform, boxes=s.boxes, width=w, height=h,
+                **({"box_labels": s.box_labels} if s.box_labels else {}))
 
 def _init_worker(gens, out, quality):
     # no cv2 call here: `generate` sets OpenCV to 1 thread per process before the pool starts
@@ -130,8 +131,9 @@ def coco_dict(recs:list, # manifest records
     images, anns = [], []
     for i, r in enumerate(sorted(recs, key=lambda r: r["file_name"])):
         images.append(dict(id=i+1, file_name=r["file_name"], width=r["width"], height=r["height"]))
-        for b in r.get("boxes") or []:
-            anns.append(dict(id=len(anns)+1, image_id=i+1, category_id=cid[r["label"]], bbox=[int(v) for v in b], area=int(b[2]*b[3]), iscrowd=0))
+        boxes = r.get("boxes") or []
+        for b, lab in zip(boxes, r.get("box_labels") or [r["label"]]*len(boxes)):
+            anns.append(dict(id=len(anns)+1, image_id=i+1, category_id=cid[lab], bbox=[int(v) for v in b], area=int(b[2]*b[3]), iscrowd=0))
     return dict(info=dict(description="remyx_nb synthetic data"), images=images, annotations=anns,
                 categories=[dict(id=cid[c], name=c, supercategory="object") for c in cats])
 
@@ -195,7 +197,8 @@ def _generate(spec, out, generators, per_class, seed, size, filter, real, worker
         if not filter: break
         t2 = time.time()
         kept, frep = filter_dataset(out, list(done.values()), spec.labels, real=real if real is not None else opts.get("seed_images"),
-                                    shots=opts.get("shots"), seed=seed, progress=progress, cache=cache)
+                                    shots=opts.get("shots"), seed=seed, progress=progress, cache=cache,
+                                    agreement=getattr(spec, "task", "classify") != "detect")
         for fn, r in list(done.items()):
             if fn not in kept:
                 dst = out/"_rejected"/fn; dst.parent.mkdir(parents=True, exist_ok=True); os.replace(out/fn, dst)

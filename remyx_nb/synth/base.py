@@ -34,6 +34,7 @@ class Sample:
     source: str|None = None # real file that went into it, if any
     transform: dict = field(default_factory=dict) # parameters drawn for this image
     boxes: list = field(default_factory=list) # [[x, y, w, h], ...] of the labelled object(s), pixels
+    box_labels: list = field(default_factory=list) # the class of each box when not all are `label` (detection composites)
 
 class Generator:
     "Base class: `prepare()` once, then `make(label, index, seed) -> Sample` for any job."

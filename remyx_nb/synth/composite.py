@@ -15,7 +15,8 @@ from .base import Generator, Sample
 # %% auto #0
 __all__ = ['BLENDS', 'FLOORS', 'SKIMAGE_PHOTOS', 'load_image', 'fit_short_side', 'cutout', 'place', 'paste', 'value_noise',
            'floor_background', 'skimage_photos', 'background_bank', 'random_crop', 'blob_sprite', 'add_distractors',
-           'occlude', 'finish', 'seed_photos', 'CompositeGenerator', 'augment_pipeline', 'AugmentGenerator']
+           'occlude', 'finish', 'seed_photos', 'box_cutouts', 'scene_photos', 'CompositeGenerator', 'augment_pipeline',
+           'AugmentGenerator']
 
 # %% ../../nbs/01b_synth_composite.ipynb #d7ec7fd6
 def load_image(path:str|Path): # image file
@@ -329,17 +330,53 @@ def _mask_for(path):
     try: return load_image(m)[..., 0]
     except CorruptImage: return None
 
+# %% ../../nbs/01b_synth_composite.ipynb #d778db8c
+def box_cutouts(coco_dir:str|Path, # a detection folder: `annotations.coco.json` + images
+                labels:list, # classes that need cut-outs
+                min_side:int=16, # boxes smaller than this (pixels, either side) are skipped: too blurry to paste
+                margin:float=0.06): # crop this much around the box, so GrabCut's rectangle is the box
+    "`{label: [(source, rgba sprite, how, size)]}`: `size` is the object's longer side as a share of its photo's longer side."
+    from remyx_nb.detect.data import read_coco
+    names, recs = read_coco(coco_dir); out = {lab: [] for lab in labels}
+    for r in recs:
+        im = None
+        for b, l in zip(r.boxes, r.labels):
+            lab = names[int(l)]; w, h = b[2] - b[0], b[3] - b[1]
+            if lab not in out or min(w, h) < min_side: continue
+            if im is None: im = load_image(r.path)[..., :3]
+            H, W = im.shape[:2]; mx, my = margin*w, margin*h
+            x0, y0, x1, y1 = (int(max(0, b[0] - mx)), int(max(0, b[1] - my)), int(min(W, b[2] + mx + 1)), int(min(H, b[3] + my + 1)))
+            try: sprite, how = cutout(np.ascontiguousarray(im[y0:y1, x0:x1]))
+            except RemyxError: continue
+            out[lab].append((str(r.path), sprite, how, float(max(w, h)/max(W, H))))
+    missing = [lab for lab, v in out.items() if not v]
+    if missing: raise RemyxError(f"{coco_dir} has no box of {', '.join(map(repr, missing))} at least {min_side} px wide; label a few, or remove the class from the spec.")
+    return out
+
+def scene_photos(coco_dir:str|Path, # a detection folder
+                 labels:list): # the spec's object classes, in output order
+    "`[(path, boxes K×4 x0 y0 x1 y1 relative to the photo's size, label names)]` of every photo in the folder."
+    from remyx_nb.detect.data import read_coco
+    names, recs = read_coco(coco_dir)
+    return [(str(r.path), r.boxes/np.float32([r.width, r.height, r.width, r.height]), [names[int(l)] for l in r.labels]) for r in recs]
+
 # %% ../../nbs/01b_synth_composite.ipynb #9564c670
 class CompositeGenerator(Generator):
     "Cut, paste and learn: object cut-outs on backgrounds, with COCO boxes."
     name = "composite"
     def __init__(self, spec, size=None, seed_images=None, backgrounds=None, shots=None, seed=0,
                  blend_weights=dict(hard=0.2, alpha=0.15, feather=0.35, gaussian=0.15, poisson=0.15),
-                 distractors=0.5, occlusion=0.25, n_backgrounds=32, **kw):
+                 distractors=0.5, occlusion=0.25, n_backgrounds=32,
+                 objects=None, # (fewest, most) objects per image; default (1, 1) for classification, (1, 4) for detection
+                 min_visible=0.35, # share of an object that must stay in view, or its box is dropped
+                 **kw):
         super().__init__(spec, size, **kw)
         self.seed_images, self.backgrounds, self.shots, self.seed = seed_images, backgrounds, shots, seed
         self.blends = list(blend_weights); w = np.array(list(blend_weights.values()), float); self.blend_p = w/w.sum()
         self.p_distract, self.p_occlude, self.n_backgrounds = distractors, occlusion, n_backgrounds
+        detect = getattr(spec, "task", "classify") == "detect"
+        self.objects = tuple(objects) if objects is not None else (1, 4) if detect else (1, 1)
+        self.min_visible = min_visible
 
     def _load(self, path):
         try: return load_image(path)
@@ -348,15 +385,19 @@ class CompositeGenerator(Generator):
     def prepare(self):
         objs = [c.name for c in self.spec.concepts if not c.background]
         if objs and self.seed_images is None:
-            raise RemyxError("The composite generator needs photos of the objects; pass --seed-images DIR with a sub-folder per class.")
-        self.cutouts = {}
-        for lab, files in (seed_photos(self.seed_images, objs, self.shots, self.seed) if objs else {}).items():
+            raise RemyxError("The composite generator needs photos of the objects; pass --seed-images DIR with a sub-folder per class (or a COCO folder).")
+        self.cutouts, self.scenes = {}, []
+        coco = self.seed_images is not None and (Path(self.seed_images)/"annotations.coco.json").is_file()
+        if coco and objs:  # cut the boxes out; the photos themselves become scenes unless --backgrounds says otherwise
+            self.cutouts = box_cutouts(self.seed_images, objs)
+            if self.backgrounds is None: self.scenes = scene_photos(self.seed_images, objs)
+        for lab, files in (seed_photos(self.seed_images, objs, self.shots, self.seed) if objs and not coco else {}).items():
             cuts = []
             for f in files:
                 im = self._load(f)
                 if im is None: continue
                 im = fit_short_side(im, min(min(im.shape[:2]), 2*self.size))
-                cuts.append((str(f), *cutout(im, _mask_for(f))))
+                cuts.append((str(f), *cutout(im, _mask_for(f)), None))
             if not cuts: raise RemyxError(f"None of the photos for {lab!r} could be read; add readable photos to {Path(self.seed_images)/lab}.")
             self.cutouts[lab] = cuts
         S = int(self.size*1.25)
@@ -375,23 +416,64 @@ class CompositeGenerator(Generator):
         self.clutter = [blob_sprite(self.bgs[rng.integers(len(self.bgs))][1], rng) for _ in range(24)]
         return self
 
+    def _scene(self, rng, t):
+        "A background and the labelled objects already in it: `(image, [(label, x0, y0, x1, y1)])`."
+        S = self.size
+        if self.scenes and rng.random() < 0.75:  # a labelled photo, whole frame resized as the detector sees it
+            path, rel, labs = self.scenes[rng.integers(len(self.scenes))]
+            im = self._load(path)
+            if im is not None:
+                img = cv2.resize(np.ascontiguousarray(im[..., :3]), (S, S), interpolation=cv2.INTER_AREA); b = rel*S
+                if rng.random() < 0.5: img = np.ascontiguousarray(img[:, ::-1]); b = np.stack([S - b[:, 2], b[:, 1], S - b[:, 0], b[:, 3]], 1)
+                t["background"] = path
+                return img, [(l, *map(float, x)) for l, x in zip(labs, b)]
+        bname, bim = self.bgs[rng.integers(len(self.bgs))]; t["background"] = bname
+        return np.ascontiguousarray(random_crop(bim, S, rng)), []
+
+    def _paste_object(self, img, label, index, rng):
+        "Paste one cut-out of `label`; `(source, its pixels S×S bool or None, box [x, y, w, h], params)`."
+        S = self.size; cuts = self.cutouts[label]
+        source, sprite, how, size = cuts[index % len(cuts)]
+        if size is None: scale = (0.45, 0.95) if self.objects[1] == 1 else (0.2, 0.9)
+        else: f = float(np.clip(size*np.exp(rng.uniform(np.log(0.6), np.log(1.7))), 0.05, 0.9)); scale = (f, f)  # near the size it had in its photo
+        M, pl = place(sprite.shape[:2], (S, S), rng, scale=scale, rotate=12)
+        blend = self.blends[rng.choice(len(self.blends), p=self.blend_p)]
+        box, pp = paste(img, sprite, M, blend, rng)
+        if box is None: return source, None, None, dict(cutout=how, place=pl, paste=pp)
+        a = cv2.warpPerspective(sprite[..., 3], M, (S, S), flags=cv2.INTER_LINEAR) > 127
+        return source, a, box, dict(cutout=how, place=pl, paste=pp)
+
     def make(self, label, index, seed):
-        rng = np.random.default_rng(seed); S = self.size
-        bname, bim = self.bgs[rng.integers(len(self.bgs))]
-        img = np.ascontiguousarray(random_crop(bim, S, rng)); t = dict(background=bname)
+        rng = np.random.default_rng(seed); S = self.size; t = {}
+        img, scene = self._scene(rng, t)
         nd = int(rng.integers(1, 3)) if rng.random() < self.p_distract else 0
         add_distractors(img, self.clutter, rng, nd); t["distractors"] = nd
-        boxes, source = [], None
+        owner = np.full((S, S), -1, np.int16); objs = []  # (label, pixels, box [x, y, w, h]); `owner`: who is on top where
+        for l, x0, y0, x1, y1 in scene:
+            r = (int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1)))
+            owner[r[1]:r[3], r[0]:r[2]] = len(objs); objs.append((l, (r[2] - r[0])*(r[3] - r[1]), [r[0], r[1], r[2] - r[0], r[3] - r[1]]))
+        source, pasted = None, []
         if not self.concept(label).background:
-            source, sprite, t["cutout"] = self.cutouts[label][index % len(self.cutouts[label])]
-            M, t["place"] = place(sprite.shape[:2], (S, S), rng, scale=(0.45, 0.95), rotate=12)
-            blend = self.blends[rng.choice(len(self.blends), p=self.blend_p)]
-            box, t["paste"] = paste(img, sprite, M, blend, rng)
-            if box is not None:
-                boxes = [box]
-                if rng.random() < self.p_occlude: t["occlusion"] = occlude(img, box, self.clutter, rng)
+            lo, hi = self.objects; n = int(rng.integers(lo, hi + 1)) if hi > lo else lo; classes = list(self.cutouts)
+            for k in range(n):
+                lab = label if k == 0 else classes[rng.integers(len(classes))]
+                src, a, box, p = self._paste_object(img, lab, index if k == 0 else int(rng.integers(1 << 30)), rng)
+                source = source or src; pasted.append(p)
+                if a is not None: owner[a] = len(objs); objs.append((lab, int(a.sum()), box))
+            if n == 1 and objs and objs[-1][0] == label and box is not None and rng.random() < self.p_occlude:
+                before = img.copy(); t["occlusion"] = occlude(img, box, self.clutter, rng)
+                owner[(img != before).any(2)] = -2
+            t.update(pasted[0]) if len(pasted) == 1 else t.update(objects=pasted)
+        seen = np.bincount(owner[owner >= 0].ravel(), minlength=len(objs))
+        boxes, box_labels = [], []
+        for k, (lab, full, box) in enumerate(objs):
+            if seen[k] < full:  # partly covered by what came later: the box of what is left, if enough is left
+                if seen[k] < self.min_visible*full: continue
+                if t.get("occlusion") is None or k != len(objs) - 1:
+                    ys, xs = np.nonzero(owner == k); box = [int(xs.min()), int(ys.min()), int(np.ptp(xs) + 1), int(np.ptp(ys) + 1)]
+            boxes.append(box); box_labels.append(lab)
         img, t["camera"] = finish(img, rng)
-        return Sample(img, label, seed, source=source, transform=t, boxes=boxes)
+        return Sample(img, label, seed, source=source, transform=t, boxes=boxes, box_labels=box_labels)
 
 # %% ../../nbs/01b_synth_composite.ipynb #567dfaf5
 def augment_pipeline(size:int): # output side

@@ -91,7 +91,8 @@ def filter_dataset(out:str|Path, # dataset root
                    shots:int|None=None, seed:int=0,
                    dup_threshold:float=0.97, confidence:float=0.9,
                    size:int=160, progress:bool=True, backbone=None,
-                   cache:dict|None=None): # {file name: embedding} kept between calls, so a second pass embeds only new files
+                   cache:dict|None=None, # {file name: embedding} kept between calls, so a second pass embeds only new files
+                   agreement:bool=True): # False: duplicates only (detection images hold several classes, one label says little)
     "Run both checks over a dataset; returns `(set of kept file names, report)`."
     import torch
     t0 = time.time(); torch.set_num_threads(max(1, len(os.sched_getaffinity(0))))
@@ -106,8 +107,8 @@ def filter_dataset(out:str|Path, # dataset root
     for b in tqdm(range(0, len(paths), 256), desc="filter: embed", disable=not progress): E.append(embed(paths[b:b+256]))
     E = np.concatenate(E) if E else np.zeros((0, 1280), np.float32); t_embed = time.time() - t0
     dup, of = near_duplicates(E, y, dup_threshold)
-    real_emb = real_y = None; method = "cross-validated on the generated set"
-    if real is not None:
+    real_emb = real_y = None; method = "cross-validated on the generated set" if agreement else "off (detection: several classes per image)"
+    if real is not None and agreement:
         try: photos = seed_photos(real, labels, shots, seed, optional=tuple(labels))
         except RemyxError: photos = {}
         if photos and all(l in photos for l in labels):
@@ -116,7 +117,7 @@ def filter_dataset(out:str|Path, # dataset root
             method = f"trained on {len(files)} real photos"
     keep = ~dup
     bad = np.zeros(len(recs), bool); pred = y.copy(); prob = np.ones(len(recs))
-    if keep.sum() > 1:
+    if keep.sum() > 1 and agreement:
         b2, p2, pr2 = disagreements(E[keep], y[keep], confidence, real_emb, real_y, seed=seed)
         bad[keep], pred[keep], prob[keep] = b2, p2, pr2
     kept = set()
