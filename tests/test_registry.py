@@ -91,3 +91,20 @@ def test_predict_monitor_and_the_camera_open_a_registry_context(compiled_dir, sh
     assert find_model(f"{tmp_path/'reg'}:aisle")["path"] == tmp_path/"reg"/"aisle"/"v1"/"compiled"/"model.tar.xz"
     r = cli("predict", f"{tmp_path/'reg'}:dock", photos, "-o", tmp_path/"q.jsonl")
     assert r.returncode == 2 and "Context 'dock' is not in" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_watch_a_recording_through_depthai_and_ask_for_a_camera_when_none_is_plugged_in(compiled_dir, shared_datasets, tmp_path, cli):
+    "A video replayed by depthai's ReplayVideo: one row per frame, frames kept for review; `oak` without a device: one sentence."
+    import cv2
+    photos = sorted((shared_datasets/"forklift_person/test").rglob("*.jpg"))[:12]
+    vid = tmp_path/"aisle.mp4"; vw = cv2.VideoWriter(str(vid), cv2.VideoWriter_fourcc(*"mp4v"), 10, (224, 224))
+    for q in photos: vw.write(cv2.resize(cv2.imread(str(q)), (224, 224)))
+    vw.release()
+    r = cli("watch", vid, "--model", compiled_dir, "-o", tmp_path/"out", "--every", "6", "--stride", "2", "--poll", "0.2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = _rows(tmp_path/"out/predictions.jsonl")
+    assert [Path(x["path"]).name for x in rows] == [f"aisle_{k:08d}.jpg" for k in range(0, 12, 2)]
+    assert all(Path(x["path"]).is_file() and x["label"] in ("forklift", "person") for x in rows)
+    assert sum(x["n"] for x in _rows(tmp_path/"out/drift.jsonl")) == 6
+    r = cli("watch", "oak", "--model", compiled_dir, "-o", tmp_path/"cam")
+    assert r.returncode == 2 and "No OAK camera found" in r.stderr and r.stderr.count("\n") == 1, r.stderr

@@ -17,7 +17,7 @@ from ..deploy.predict import Predictor, decode_logits, iter_paths, _read_rows
 from ..deploy.monitor import infer, drift_report, sample_flags
 
 # %% auto #0
-__all__ = ['FolderSource', 'TableSource', 'open_source', 'watch', 'cli_watch']
+__all__ = ['VIDEO_EXTS', 'FolderSource', 'TableSource', 'open_source', 'is_camera_source', 'CameraSource', 'watch', 'cli_watch']
 
 # %% ../../nbs/11b_watch.ipynb #7ade9904
 class FolderSource:
@@ -63,13 +63,90 @@ class TableSource:
         except Exception: self._seen = None; time.sleep(timeout); return []  # caught mid-write: read it again next time
     def close(self): pass
 
-def open_source(source:str|Path, column:str|None=None):
-    "A `FolderSource` or `TableSource` for `source`."
+def open_source(source:str|Path, column:str|None=None, frames_dir:str|Path|None=None, stride:int=1):
+    "A `FolderSource`, `TableSource` or `CameraSource` for `source`."
+    if is_camera_source(source):
+        if frames_dir is None: raise RemyxError("A camera or video source needs a folder for its frames.")
+        return CameraSource(str(source), frames_dir, stride)
     s = Path(source)
     if s.suffix.lower() in (".csv", ".parquet"):
         if not column: raise RemyxError("Name the column of image paths with --column NAME.")
         return TableSource(s, column)
     return FolderSource(s)
+
+# %% ../../nbs/11b_watch.ipynb #d42d8f0b
+VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv")
+
+def is_camera_source(source) -> bool:
+    "True for `oak`, `oak:MXID` and video files: sources of frames rather than files."
+    s = str(source); return s == "oak" or s.startswith("oak:") or s.lower().endswith(VIDEO_EXTS)
+
+class CameraSource:
+    "Frames of an OAK camera (`oak`, `oak:MXID`) or of a video replayed through depthai, written as JPEGs and proposed as paths."
+    def __init__(self, source:str, # `oak`, `oak:MXID` or a video file
+                 frames_dir:str|Path, # where frames are written (`OUT/frames`)
+                 stride:int=1, # keep every `stride`-th frame
+                 fps:float=10.0): # camera frame rate asked for
+        import depthai as dai
+        self.source, self.dir, self.stride = str(source), Path(frames_dir), max(1, int(stride))
+        self.q, self.finished, self.error, self._stop = queue.Queue(), False, None, threading.Event()
+        video = not (self.source == "oak" or self.source.startswith("oak:"))
+        if video and not Path(self.source).is_file(): raise RemyxError(f"Watch source {self.source} is not a video file.")
+        if not video:
+            from remyx_nb.deploy.oak import require_device
+            require_device()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.tag = Path(self.source).stem if video else self.source.replace(":", "_")
+        self.pipeline = dai.Pipeline(False) if video else (dai.Pipeline(dai.Device(self.source[4:])) if ":" in self.source else dai.Pipeline())
+        if video:
+            r = self.pipeline.create(dai.node.ReplayVideo)
+            r.setReplayVideoFile(self.source); r.setOutFrameType(dai.ImgFrame.Type.BGR888i); r.setLoop(False); out = r.out
+        else:
+            cam = self.pipeline.create(dai.node.Camera).build()
+            out = cam.requestOutput((640, 480), dai.ImgFrame.Type.BGR888i, fps=fps)
+        self.out_q = out.createOutputQueue(maxSize=8, blocking=True)
+        self.pipeline.start(); self.video = video
+        self.thread = threading.Thread(target=self._run, daemon=True); self.thread.start()
+
+    def _run(self):
+        import cv2, depthai as dai
+        k = 0
+        try:
+            while not self._stop.is_set():
+                try: msg = self.out_q.tryGet()
+                except dai.MessageQueue.QueueException:  # depthai closes the queue when the pipeline ends: a recording played to its end
+                    if self.video or not self.pipeline.isRunning(): break
+                    raise
+                if msg is None:
+                    if not self.pipeline.isRunning(): break
+                    time.sleep(0.005); continue
+                if k % self.stride == 0:
+                    name = f"{self.tag}_{k:08d}.jpg" if self.video else f"{self.tag}_{time.strftime('%Y%m%dT%H%M%S')}_{k:08d}.jpg"
+                    path = self.dir/name
+                    if not path.exists():
+                        ok, buf = cv2.imencode(".jpg", msg.getCvFrame(), [cv2.IMWRITE_JPEG_QUALITY, 92])
+                        tmp = path.with_name(f".{name}.tmp"); tmp.write_bytes(buf.tobytes()); os.replace(tmp, path)
+                    self.q.put(str(path))
+                k += 1
+        except Exception as e: self.error = f"{type(e).__name__}: {e}"
+        finally: self.finished = True
+
+    def poll(self, timeout:float):
+        "New frame paths; empty when none arrived within `timeout` seconds."
+        out = []
+        try: out.append(self.q.get(timeout=timeout))
+        except queue.Empty: return out
+        while True:
+            try: out.append(self.q.get_nowait())
+            except queue.Empty: return out
+
+    @property
+    def done(self) -> bool: return self.finished and self.q.empty()
+
+    def close(self):
+        self._stop.set(); self.thread.join(5)
+        try: self.pipeline.stop()
+        except Exception: pass
 
 # %% ../../nbs/11b_watch.ipynb #4b824a46
 class _Model:
@@ -86,7 +163,7 @@ class _Model:
 def _append(f, rows):
     f.write("".join(json.dumps(r) + "\n" for r in rows)); f.flush(); os.fsync(f.fileno())
 
-def watch(source:str|Path, # a folder, or a .csv/.parquet file (with `column`)
+def watch(source:str|Path, # a folder, a .csv/.parquet file (with `column`), `oak[:MXID]` or a video file
           model:str|Path, # a compiled folder or `REGISTRY:context`
           out:str|Path, # folder for predictions.jsonl, drift.jsonl, review/ (resumed when it exists)
           column:str|None=None, # the column of image paths of a table source
@@ -97,11 +174,13 @@ def watch(source:str|Path, # a folder, or a .csv/.parquet file (with `column`)
           max_review:int=200, # most images copied for review per drift report
           stop:threading.Event|None=None, # set to stop after the batch in hand
           max_idle:float|None=None, # stop after this many seconds with nothing new (None: never)
+          stride:int=1, # camera or video: keep every `stride`-th frame
           say=print): # where status lines go
     "Predict new images of `source` as they arrive; returns `{'rows', 'reports', 'versions'}` of this session."
     out = Path(out); out.mkdir(parents=True, exist_ok=True); stop = stop or threading.Event()
     preds = out/"predictions.jsonl"; done = {r["path"] for r in _read_rows(preds)}
-    src, m = open_source(source, column), _Model(model)
+    m = _Model(model); m.current()  # a bad model fails before a camera starts
+    src = open_source(source, column, out/"frames", stride)
     pending, first_seen, acc, n_rows, n_rep, versions = {}, {}, [], 0, 0, []
     idle_since = time.time()
     try:
@@ -110,11 +189,12 @@ def watch(source:str|Path, # a folder, or a .csv/.parquet file (with `column`)
                 for p in src.poll(poll if not pending else 0.05):
                     if p not in done: pending.setdefault(p, None)
                 if not pending:
+                    if getattr(src, "done", False): break  # a recording played to its end
                     if max_idle is not None and time.time() - idle_since > max_idle: break
                     continue
                 idle_since = time.time()
                 old = (m.name, m.ref, m.pred.labels if m.pred else None)
-                if m.current():
+                if m.current() or not versions:
                     if acc: n_rep += _report(out, *old, acc, max_review, say); acc = []  # the last images of the old version
                     versions.append(m.name); say(f"watch: predicting with {m.name}")
                 batch = list(pending)[:batch_size]
@@ -137,6 +217,7 @@ def watch(source:str|Path, # a folder, or a .csv/.parquet file (with `column`)
             if acc: n_rep += _report(out, m.name, m.ref, m.pred.labels, acc, max_review, say)
     finally:
         src.close()
+    if getattr(src, "error", None): raise RemyxError(f"The camera source {source} stopped: {src.error}.")
     return {"rows": n_rows, "reports": n_rep, "versions": versions}
 
 def _report(out, name, ref, labels, acc, max_review, say):
@@ -157,20 +238,22 @@ def _report(out, name, ref, labels, acc, max_review, say):
 # %% ../../nbs/11b_watch.ipynb #7ebd8e8b
 def cli_watch(p:argparse.ArgumentParser):
     "Arguments of `remyx-nb watch`; returns the function that runs it."
-    p.add_argument("source", metavar="SOURCE", help="a folder to watch, or a .csv/.parquet file that grows (with --column)")
+    p.add_argument("source", metavar="SOURCE", help="a folder to watch, a .csv/.parquet file that grows (with --column), "
+                   "an OAK camera (oak or oak:MXID) or a video file replayed through depthai")
     p.add_argument("--model", required=True, help="a compiled folder or REGISTRY:CONTEXT (follows the live version)")
     p.add_argument("-o", "--out", required=True, help="folder for predictions.jsonl, drift.jsonl and review/ (resumed)")
     p.add_argument("--column", help="the column of image paths of a table source")
     p.add_argument("--every", type=int, default=100, help="images per drift report")
     p.add_argument("--batch-size", type=int, default=16); p.add_argument("--poll", type=float, default=1.0, help="seconds between looks")
     p.add_argument("--max-idle", type=float, default=None, help="stop after this many seconds with nothing new (default: run until stopped)")
+    p.add_argument("--stride", type=int, default=1, help="camera or video: keep every N-th frame (written to OUT/frames/)")
     def run(a):
         stop = threading.Event()
         def handler(signum, frame): stop.set()
         old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             print(f"remyx-nb watch: {a.source} -> {a.out} (SIGTERM or Ctrl-C stops after the batch in hand)", flush=True)
-            s = watch(a.source, a.model, a.out, a.column, a.every, a.batch_size, a.poll, stop=stop, max_idle=a.max_idle,
+            s = watch(a.source, a.model, a.out, a.column, a.every, a.batch_size, a.poll, stop=stop, max_idle=a.max_idle, stride=a.stride,
                       say=lambda m: print(m, flush=True))
         finally:
             for sig, h in old.items(): signal.signal(sig, h)
