@@ -77,16 +77,15 @@ def _candidates(ix:LakeIndex, seed_feats:np.ndarray, seed_hashes:set, max_exhaus
     return np.array([r for r in rows if r not in drop], int)
 
 def _cross_view(emb:Embedder, framing:str, seed_paths:list, ys:np.ndarray, paths:list, lab:np.ndarray, known:np.ndarray,
-                batch:int=256):
-    "`cross_check` on `framing` views embedded here (the index holds one view): seeds and the known candidates; unreadable ones disagree."
-    e2 = Embedder(emb.backbone, emb.size, framing, emb.precision)
-    def feats(ps):
-        out, ok = np.zeros((len(ps), e2.dim), np.float32), np.zeros(len(ps), bool)
+                batch:int=64):
+    "`cross_check` on `framing` views of the seeds and the known candidates (the index holds one view); unreadable ones disagree."
+    def feats(ps):  # the index's compiled backbone takes any uint8 view: one model, no second compile
+        out, ok = np.zeros((len(ps), emb.dim), np.float32), np.zeros(len(ps), bool)
         with ThreadPoolExecutor(4) as pool:
             for b in range(0, len(ps), batch):
-                res = list(pool.map(lambda p: load_view(p, e2.size, framing)[2], ps[b:b + batch]))
+                res = list(pool.map(lambda p: load_view(p, emb.size, framing)[2], ps[b:b + batch]))
                 good = [j for j, v in enumerate(res) if v is not None]
-                if good: out[b + np.array(good)] = e2(np.stack([res[j] for j in good])); ok[b + np.array(good)] = True
+                if good: out[b + np.array(good)] = emb(np.stack([res[j] for j in good])); ok[b + np.array(good)] = True
         return out, ok
     sf2, _ = feats(list(seed_paths))
     look = np.where(known)[0]; cf2, ok = feats([paths[i] for i in look])
