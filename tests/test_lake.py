@@ -65,17 +65,22 @@ def test_harvest_labels_the_lake_and_leaves_the_distractors(index_dir, lake, sha
     meta = [json.loads(l) for l in (out/"metadata.jsonl").read_text().splitlines()]
     truth = {**lake[1], "again.jpg": lake[1][next(iter(lake[1]))]}
     got = [(m["label"], truth[Path(m["lake_path"]).name]) for m in meta]
-    assert len(got) >= 20 and np.mean([a == b for a, b in got]) >= 0.9, got   # many of the 51 photos, rightly labelled
+    assert len(got) >= 15 and np.mean([a == b for a, b in got]) >= 0.9, got   # many of the 51 photos, rightly labelled
     assert sum(b is None for _, b in got) <= 2                                # ants are not forklifts or persons
     assert {m["source"] for m in meta} == {"lake"} and all(0.5 <= m["confidence"] <= 1 for m in meta)
     classes, items = image_folder(out)
     assert classes == ["forklift", "person"] and len(items) == len(meta)      # review/ is a queue, not a class
     assert all((out/m["file_name"]).is_symlink() for m in meta)
     s = json.loads((out/"summary.json").read_text())
-    assert s["harvested"] == len(meta) and s["review"] == len((out/"review"/"manifest.jsonl").read_text().splitlines())
+    queue = [json.loads(l) for l in (out/"review"/"manifest.jsonl").read_text().splitlines()]
+    assert s["harvested"] == len(meta) and s["review"] == len(queue) and s["cross_view"] == "full"
+    assert sum(r["reasons"] == ["views disagree"] for r in queue) == s["views_disagree"]   # the cross-check's rejects wait for a person
     assert (out/"grid_forklift.png").exists() and "harvested" in r.stdout
     r = cli("harvest", index_dir, "--seed-images", seeds, "-o", out)
     assert r.returncode == 2 and "already exists" in r.stderr
+    r = cli("harvest", index_dir, "--seed-images", seeds, "--shots", 5, "--seed", 1, "--cross-view", "none", "-o", tmp_path/"one_view")
+    one = json.loads((tmp_path/"one_view"/"summary.json").read_text())
+    assert r.returncode == 0 and one["views_disagree"] == 0 and one["harvested"] >= s["harvested"]  # the check only ever removes
 
 
 def test_harvest_refuses_what_is_not_an_index(tmp_path, shared_datasets, cli):

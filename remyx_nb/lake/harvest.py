@@ -7,16 +7,17 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/lake_harvest.html.md"""
 # %% ../../nbs/02c_lake_harvest.ipynb #ad7ae43d
 from __future__ import annotations
 import argparse, json, os, shutil, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from ..core import RemyxError, image_folder, draw_shots, atomic_write_json, atomic_write_text, output_folder
-from .index import LakeIndex, load_view, read_bytes
+from .index import LakeIndex, Embedder, load_view, read_bytes
 from ..reference import knn_distance, unit_rows
 from ..review import flag_for_review
 
 # %% auto #0
-__all__ = ['unknown_mask', 'self_train', 'uncertain_band', 'harvest', 'cli_harvest']
+__all__ = ['unknown_mask', 'self_train', 'cross_check', 'uncertain_band', 'harvest', 'cli_harvest']
 
 # %% ../../nbs/02c_lake_harvest.ipynb #9fd98712
 def unknown_mask(seeds:np.ndarray, # S×D seed features
@@ -51,6 +52,13 @@ def self_train(seeds:np.ndarray, y:np.ndarray, # S×D seed features and their cl
     P = clf.predict_proba(zc)
     return P.argmax(1), P.max(1), np.where(first < 0, len(fractions), first)
 
+def cross_check(lab:np.ndarray, # per candidate: the labels `self_train` gave from the index's view
+                seeds:np.ndarray, y:np.ndarray, # S×D seed features of a SECOND view (e.g. the whole frame) and their classes
+                cand:np.ndarray, # N×D candidate features of that view
+                known:np.ndarray|None=None): # N bools, as for `self_train`
+    "True where a self-training of its own on the second view gives the candidate the same label (co-training's agreement test)."
+    return self_train(seeds, y, cand, known)[0] == lab
+
 def uncertain_band(labels:np.ndarray, conf:np.ndarray, ok:np.ndarray, # per candidate; `ok` = may be harvested
                    frac:float=0.2): # least confident share of each class
     "True for the least confident `frac` of each class among `ok` candidates."
@@ -67,6 +75,23 @@ def _candidates(ix:LakeIndex, seed_feats:np.ndarray, seed_hashes:set, max_exhaus
     if len(ix) <= max_exhaustive: rows = np.arange(len(ix))
     else: rows = np.unique(ix.search(seed_feats, per_seed)[1]); rows = rows[rows >= 0]
     return np.array([r for r in rows if r not in drop], int)
+
+def _cross_view(emb:Embedder, framing:str, seed_paths:list, ys:np.ndarray, paths:list, lab:np.ndarray, known:np.ndarray,
+                batch:int=64):
+    "`cross_check` on `framing` views of the seeds and the known candidates (the index holds one view); unreadable ones disagree."
+    def feats(ps):  # the index's compiled backbone takes any uint8 view: one model, no second compile
+        out, ok = np.zeros((len(ps), emb.dim), np.float32), np.zeros(len(ps), bool)
+        with ThreadPoolExecutor(4) as pool:
+            for b in range(0, len(ps), batch):
+                res = list(pool.map(lambda p: load_view(p, emb.size, framing)[2], ps[b:b + batch]))
+                good = [j for j, v in enumerate(res) if v is not None]
+                if good: out[b + np.array(good)] = emb(np.stack([res[j] for j in good])); ok[b + np.array(good)] = True
+        return out, ok
+    sf2, _ = feats(list(seed_paths))
+    look = np.where(known)[0]; cf2, ok = feats([paths[i] for i in look])
+    agree = np.zeros(len(lab), bool)
+    agree[look] = ok & cross_check(lab[look], sf2, ys, cf2, ok)
+    return agree
 
 def _grid(paths:list, conf:np.ndarray, title:str, out:Path, n:int=24):
     "A grid PNG of `n` harvested images spread over the confidence range (most confident first)."
@@ -92,6 +117,7 @@ def harvest(index_dir:str|Path, # a folder `remyx-nb index` wrote
             seed:int=0, # which shots
             per_class:int|None=None, # at most this many harvested per class (most confident first)
             review_frac:float=0.2, # least confident share per class sent to review instead of harvested
+            cross_view:str|None="full", # framing (`core.FRAMINGS`) of a second view whose own self-training must agree; None: off
             copy:bool=False, # copy images instead of symlinking them
             max_exhaustive:int=200_000): # lakes up to this many vectors are labelled whole; above, by retrieval
     "Harvest `out/<class>/` from the lake; returns the summary dict (also written to `out/summary.json`)."
@@ -120,19 +146,22 @@ def harvest(index_dir:str|Path, # a folder `remyx-nb index` wrote
     cf = ix.vectors[rows]
     unk, dist = unknown_mask(sf, cf)
     lab, conf, rnd = self_train(sf, ys, cf, ~unk)
-    band = uncertain_band(lab, conf, ~unk, review_frac)
-    keep = ~unk & ~band
+    paths, hashes_ = ix.lookup(rows)
+    agree = np.ones(len(rows), bool)
+    if cross_view and cross_view != emb.framing:
+        agree = ~unk & _cross_view(emb, cross_view, seed_paths, ys, paths, lab, ~unk)
+    band = uncertain_band(lab, conf, ~unk & agree, review_frac)
+    keep = ~unk & agree & ~band
     if per_class:
         for c in range(len(classes)):
             idx = np.where(keep & (lab == c))[0]; idx = idx[np.argsort(-conf[idx], kind="stable")]
             keep[idx[per_class:]] = False
-    paths, hashes_ = ix.lookup(rows)
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     with output_folder(tmp):
         meta, summary = [], {"classes": {}, "seed_dir": str(seed_dir), "index": str(index_dir), "shots": shots, "seed": seed,
                              "n_seeds": len(ys), "n_candidates": len(rows), "n_lake_vectors": len(ix),
-                             "review_frac": review_frac, "per_class": per_class}
+                             "review_frac": review_frac, "per_class": per_class, "cross_view": cross_view}
         hist_edges = np.linspace(0.5, 1.0, 11)
         for c, name in enumerate(classes):
             d = tmp/name; d.mkdir(parents=True)
@@ -145,16 +174,19 @@ def harvest(index_dir:str|Path, # a folder `remyx-nb index` wrote
                 meta.append({"file_name": f"{name}/{fname}", "label": name, "source": "lake", "lake_path": src,
                              "confidence": round(float(conf[i]), 4), "round": int(rnd[i])})
             summary["classes"][name] = {
-                "harvested": int(len(idx)), "review": int((band & (lab == c)).sum()),
+                "harvested": int(len(idx)), "review": int(((band | (~unk & ~agree)) & (lab == c)).sum()),
+                "views_disagree": int((~unk & ~agree & (lab == c)).sum()),
                 "rejected_unknown": int((unk & (lab == c)).sum()),
                 "confidence_histogram": {"edges": hist_edges.round(2).tolist(),
                                          "counts": np.histogram(conf[keep & (lab == c)], hist_edges)[0].tolist()}}
             _grid([paths[i] for i in idx], conf[idx], f"{name}: {len(idx)} harvested", tmp/f"grid_{name}.png")
         atomic_write_text(tmp/"metadata.jsonl", "".join(json.dumps(m) + "\n" for m in meta))
-        flagged = [{"path": paths[i], "predicted": classes[lab[i]], "score": round(float(conf[i]), 4), "reasons": ["uncertain"]}
-                   for i in np.where(band)[0][np.argsort(conf[band], kind="stable")]]
+        queue = band | (~unk & ~agree); qi = np.where(queue)[0]; qi = qi[np.argsort(conf[qi], kind="stable")]
+        flagged = [{"path": paths[i], "predicted": classes[lab[i]], "score": round(float(conf[i]), 4),
+                    "reasons": ["uncertain"] if agree[i] else ["views disagree"]} for i in qi]
         flag_for_review(tmp/"review", flagged)
         summary |= {"harvested": len(meta), "review": len(flagged), "rejected_unknown": int(unk.sum()),
+                    "views_disagree": int((~unk & ~agree).sum()),
                     "seconds": round(time.perf_counter() - t0, 2)}
         atomic_write_json(tmp/"summary.json", summary)
         os.replace(tmp, out)
@@ -169,9 +201,11 @@ def cli_harvest(p:argparse.ArgumentParser):
     p.add_argument("--seed", type=int, default=0, help="which shots (the draw `train --shots` shares)")
     p.add_argument("--per-class", type=int, default=None, help="harvest at most N per class")
     p.add_argument("--review-frac", type=float, default=0.2, help="least confident share per class sent to review")
+    p.add_argument("--cross-view", default="full", help="framing of a second view whose own labels must agree (full, letterbox; none: off)")
     p.add_argument("--copy", action="store_true", help="copy images (default: symlink them)")
     def run(a):
-        s = harvest(a.index, a.seed_images, a.out, a.shots, a.seed, a.per_class, a.review_frac, a.copy)
+        s = harvest(a.index, a.seed_images, a.out, a.shots, a.seed, a.per_class, a.review_frac,
+                    None if a.cross_view == "none" else a.cross_view, a.copy)
         per = ", ".join(f"{c} {v['harvested']}" for c, v in s["classes"].items())
         print(f"harvested {s['harvested']} images ({per}) from {s['n_candidates']} candidates; {s['review']} to review in "
               f"{a.out}/review, {s['rejected_unknown']} rejected as unknown; {s['seconds']:.0f} s")
