@@ -101,7 +101,7 @@ def run_notebook(notebook:str|Path, # the .ipynb to run
     check_parameters(notebook, merged)
     if out_dir is None: out_dir = new_run_dir(runs_dir, name or notebook.stem)
     elif any(Path(out_dir).iterdir()): raise RemyxError(f"Run folder {out_dir} is not empty; runs never overwrite earlier runs.")
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()  # the kernel runs in the notebook's folder: a relative path would point elsewhere there
     atomic_write_text(out_dir/"params.yaml", yaml.safe_dump({"notebook": str(notebook), "parameters": merged}, sort_keys=False))
     atomic_write_text(out_dir/"pip-freeze.txt", pip_freeze())
     out_nb = out_dir/notebook.name
