@@ -15,7 +15,7 @@ def _toy_detector(out:Path, data:Path):
     torch.manual_seed(0)
     lit = LitDetector(["square", "disc"], image_size=S).eval()
     with torch.no_grad():
-        for c in (lit.net.cls, lit.net.reg, lit.net.ctr): c.weight.normal_(0, 0.05); c.bias.zero_()
+        for c, sd in ((lit.net.cls, 10.0), (lit.net.ctr, 10.0), (lit.net.reg, 0.05)): c.weight.normal_(0, sd); c.bias.zero_()  # spread-out scores: no ties for NMS to order
     out.mkdir(parents=True); _save_ckpt(lit, out/"model.ckpt")
     info = {"task": "detect", "labels": ["square", "disc"], "image_size": S, "framing": "full", "input": "RGB",
             "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "backbone": "efficientnet_lite0", "strides": [8, 16, 32],
@@ -35,6 +35,16 @@ def toy(tmp_path_factory):
     res = compile_model(model, out, int8=True, blob=True, archive=True, data=data, bench_iters=5, bench_seconds=0.2, verbose=False)
     return {"data": data, "model": model, "out": out, "res": res}
 
+def _same_boxes(a, b, atol=1e-2):
+    "Same detections, paired by label and position (near-equal scores may come in either order)."
+    if len(a["boxes"]) != len(b["boxes"]): return False
+    left = list(range(len(b["boxes"])))
+    for box, l, s in zip(a["boxes"], a["labels"], a["scores"]):
+        hit = [k for k in left if b["labels"][k] == l and abs(b["scores"][k] - s) < 1e-4 and np.abs(b["boxes"][k] - box).max() < atol]
+        if not hit: return False
+        left.remove(hit[0])
+    return True
+
 def _views(data, n=4):
     _, recs = read_coco(data)
     return [load_view(r, S)[0] for r in recs[:n]], recs[:n]
@@ -51,9 +61,8 @@ def test_exported_outputs_are_yolo_tlbr_and_decode_like_the_raw_output(toy):
     assert [o.shape for o in outs] == [(4, 7, 8, 8), (4, 7, 4, 4), (4, 7, 2, 2)]
     mean, std = torch.tensor(info["mean"]).view(1, 3, 1, 1), torch.tensor(info["std"]).view(1, 3, 1, 1)
     with torch.no_grad(): raw = net((torch.from_numpy(x).float()/255 - mean)/std)
-    for a, b in zip(decode(raw, S), decode_outputs(outs, S)):
-        assert len(a["boxes"]) > 0 and (a["labels"] == b["labels"]).all()
-        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-4); np.testing.assert_allclose(a["boxes"], b["boxes"], atol=1e-2)
+    for a, b in zip(decode(raw, S, score_thresh=0.3, max_det=1000), decode_outputs(outs, S, score_thresh=0.3, max_det=1000)):
+        assert len(a["boxes"]) > 0 and _same_boxes(a, b)
     o = outs[1]  # channel 4 is the best class score; 0-3 positive distances in strides
     np.testing.assert_allclose(o[:, 4], o[:, 5:].max(1), atol=1e-6); assert (o[:, :4] > 0).all()
 
@@ -64,7 +73,7 @@ def test_parity_reports_map_per_runtime(toy):
     assert set(b) == {"torch", "onnx", "openvino_fp16", "openvino_fp16_cpu_default", "openvino_int8"}
     for k, r in b.items():
         assert 0 <= r["map"] <= r["map50"] <= 1 and "map50_depthai_parser" in r and set(r["per_class_ap50"]) == {"square", "disc"}
-    assert b["onnx"]["max_abs_score_diff"] < 1e-4 and b["openvino_fp16"]["max_abs_score_diff"] < 1e-2
+    assert b["onnx"]["max_abs_score_diff"] < 1e-3 and b["openvino_fp16"]["max_abs_score_diff"] < 0.05  # a seeded head with large weights: FP16 weights move scores a little
     assert abs(b["openvino_fp16"]["map50"] - b["torch"]["map50"]) <= 0.01
     assert read_json(toy["out"]/"benchmark.json")["runtimes"].keys() == {"torch_eager", "openvino_fp16", "openvino_int8"}
 
@@ -88,18 +97,20 @@ def test_depthai_detection_parser_gives_the_project_decoders_boxes(toy):
     from remyx_nb.compile.blob import ARCHIVE_CONF
     pred = Predictor(toy["out"]); views, _ = _views(toy["data"])
     rows = run_frames_detect([archive_frame(v, "RGB888p", i) for i, v in enumerate(views)], pred, score_thresh=0.3)
-    outs, _ = pred(np.stack(views))
-    n = 0
-    for r, d in zip(rows, decode_outputs(outs, S, score_thresh=0.3, iou=0.6, style="depthai")):
+    n = 0  # the same batch-1 calls the host NN node makes: identical tensors in both decoders
+    decs = [decode_outputs(pred(v[None])[0], S, score_thresh=0.3, iou=0.6, style="depthai")[0] for v in views]
+    for r, d in zip(rows, decs):
         ours = sorted([[*map(float, b), int(l), float(s)] for b, l, s in zip(d["boxes"], d["labels"], d["scores"])], key=lambda t: -t[5])
         assert len(r["boxes"]) == len(ours), (r["boxes"], ours)
-        for (x, y, w, h, lab, sc), (x0, y0, x1, y1, l, s) in zip(r["boxes"], ours):
-            assert lab == ["square", "disc"][l] and abs(sc - s) < 1e-3
-            np.testing.assert_allclose([x, y, x + w, y + h], [x0, y0, x1, y1], atol=0.15)  # the rows round to 0.1 px
         n += len(ours)
+        for x, y, w, h, lab, sc in r["boxes"]:  # pair each parser box with one of ours (scores can tie, so not by rank)
+            hit = [k for k, (x0, y0, x1, y1, l, s) in enumerate(ours) if ["square", "disc"][l] == lab and abs(sc - s) < 1e-3
+                   and np.abs(np.array([x, y, x + w, y + h]) - [x0, y0, x1, y1]).max() < 0.15]  # the rows round to 0.1 px
+            assert hit, ([x, y, w, h, lab, sc], ours)
+            ours.pop(hit[0])
     assert n > 0
     # the project's style differs from the parser's (all classes per cell, NMS per class): the test can fail on the wrong style
-    assert sum(len(d["boxes"]) for d in decode_outputs(outs, S, score_thresh=0.3)) != n
+    assert sum(len(decode_outputs(pred(v[None])[0], S, score_thresh=0.3)[0]["boxes"]) for v in views) != n
 
 def test_channel_order_detector(toy):
     "An RGB photo as the camera delivers the archive's frame type gives torch's boxes; a BGR frame gives other boxes."
@@ -113,14 +124,16 @@ def test_channel_order_detector(toy):
     pred = Predictor(toy["out"])
     good = run_frames_detect([archive_frame(v, dai_type, i) for i, v in enumerate(views)], pred, score_thresh=0.3)
     bad = run_frames_detect([archive_frame(v, "BGR888p", i) for i, v in enumerate(views)], pred, score_thresh=0.3)
-    def same(rows, decs):
-        for r, d in zip(rows, decs):
-            if [b[4] for b in r["boxes"]] != [["square", "disc"][l] for l in d["labels"]]: return False
-            got = np.array([[b[0], b[1], b[0] + b[2], b[1] + b[3]] for b in r["boxes"]]).reshape(-1, 4)
-            if not np.allclose(got, d["boxes"], atol=0.5): return False
-        return True
-    assert sum(len(d["boxes"]) for d in ref) > 0 and same(good, ref)
-    assert not same(bad, ref)
+    def found(rows, k=5):
+        "Share of torch's k best boxes per image that the compiled path also gives (same label, within 1 px and 0.03 in score)."
+        hits = []
+        for r, d in zip(rows, ref):
+            for box, l, sc in list(zip(d["boxes"], d["labels"], d["scores"]))[:k]:
+                hits.append(any(b[4] == ["square", "disc"][l] and abs(b[5] - sc) < 0.03 and
+                                np.abs(np.array([b[0], b[1], b[0] + b[2], b[1] + b[3]]) - box).max() < 1.0 for b in r["boxes"]))
+        return np.mean(hits)
+    assert sum(len(d["boxes"]) for d in ref) >= 10
+    assert found(good) == 1.0 and found(bad) < 0.5, (found(good), found(bad))
 
 def test_channel_order_classifier(compiled_dir, forklift_model_dir, shared_datasets):
     "The classifier's archive declares RGB888p: photos delivered as that frame type give torch's answer, as BGR888p they do not."

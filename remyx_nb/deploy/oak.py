@@ -212,7 +212,7 @@ def run_frames_detect(frames, # iterable of H×W×3 uint8 RGB frames, or `deptha
     with dai.Pipeline(False) as p:
         nn = p.create(HostNN).build(predictor)
         parser = detection_parser(p, nn.out, predictor.dir, score_thresh)
-        dec = p.create(DetDecoder).build(parser.out, predictor.labels)
+        S = predictor.size; dec = p.create(DetDecoder).build(parser.out, predictor.labels, (S, S))
         q = nn.input.createInputQueue()
         p.start()
         try:
@@ -221,8 +221,8 @@ def run_frames_detect(frames, # iterable of H×W×3 uint8 RGB frames, or `deptha
                 q.send(f)
                 try: r = dec.results.get(timeout=timeout)
                 except queue.Empty: raise RemyxError(f"No result for frame {i} within {timeout} s; the host pipeline stalled.") from None
-                W, H = f.getWidth(), f.getHeight()  # boxes come normalised to the model's input, which is the whole frame
-                r["boxes"] = [[round(b[0]*W, 1), round(b[1]*H, 1), round(b[2]*W, 1), round(b[3]*H, 1), *b[4:]] for b in r["boxes"]]
+                sx, sy = f.getWidth()/S, f.getHeight()/S  # the model's input is the whole frame, resized
+                r["boxes"] = [[round(b[0]*sx, 1), round(b[1]*sy, 1), round(b[2]*sx, 1), round(b[3]*sy, 1), *b[4:]] for b in r["boxes"]]
                 rows.append(r)
         finally: p.stop()
     return rows
