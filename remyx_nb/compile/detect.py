@@ -184,13 +184,13 @@ def quantize_detector(xml:str|Path, # FP16 IR
     logging.getLogger("nncf").setLevel(logging.ERROR)
     if len(calib) < 8: raise RemyxError(f"INT8 calibration needs at least 8 training photos, got {len(calib)}; pass --calib DIR.")
     model = ov.Core().read_model(str(xml))
-    ignored = None
+    # the score is a product of two sigmoids: 8-bit inputs there would round scores to ~1/256 and tie boxes that torch ranks
+    names = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() in ("Multiply", "Sqrt", "Exp", "ReduceMax")]
     if keep_head_fp:
-        names = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "Convolution"]
-        head = [n for n in names if any(k in n for k in ("/cls/", "/reg/", "/ctr/"))]
-        ignored = nncf.IgnoredScope(names=head, validate=False)
+        names += [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "Convolution"
+                  and any(k in op.get_friendly_name() for k in ("/cls/", "/reg/", "/ctr/"))]
     q = nncf.quantize(model, nncf.Dataset([calib[i:i + 1] for i in range(len(calib))]), subset_size=len(calib),
-                      preset=getattr(nncf.QuantizationPreset, preset.upper()), ignored_scope=ignored or nncf.IgnoredScope())
+                      preset=getattr(nncf.QuantizationPreset, preset.upper()), ignored_scope=nncf.IgnoredScope(names=names, validate=False))
     out_xml = Path(out_xml); out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(q, str(out_xml), compress_to_fp16=False)
     return out_xml
