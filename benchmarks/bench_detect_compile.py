@@ -18,6 +18,7 @@ def main(argv=None):
     ap.add_argument("--compiled", default=None, help="compile folder to write, or to read if it holds parity.json")
     ap.add_argument("--preset", default="mixed"); ap.add_argument("--keep-head-fp", action="store_true")
     ap.add_argument("--out", default=str(ROOT/"benchmarks/results/cpu_detect_compile"))
+    ap.add_argument("--note", default="", help="what to know about this run (e.g. the commit that compiled a reused --compiled folder)")
     a = ap.parse_args(argv)
     from remyx_nb.core import read_json, atomic_write_json
     from remyx_nb.compile import compile_model, blob as B
@@ -31,7 +32,7 @@ def main(argv=None):
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     res = {"model_dir": a.model_dir, "data": a.data, "compiled": str(out), "commit": commit, "machine": platform.processor() or platform.machine(),
            "parity": par, "benchmark": bm, "blob": B.blob_info(out/"model.blob"), "archive": {**arch, "head": head},
-           "seconds": round(time.time() - t0, 1)}
+           "seconds": round(time.time() - t0, 1), "note": a.note}
     atomic_write_json(a.out + ".json", res)
     b, t = par["backends"], par["backends"]["torch"]["map50"]
     lines = [f"detector compile parity on {par['n_images']} real photos ({a.data}); model {a.model_dir}; commit {commit}",
@@ -41,6 +42,7 @@ def main(argv=None):
     lines.append("batch-1 CPU latency, ms (median): " + ", ".join(f"{k} {v['latency_ms_median']:.1f}" for k, v in bm["runtimes"].items()))
     lines.append(f"blob: {len(res['blob']['outputs'])} outputs {sorted(res['blob']['outputs'])}, {res['blob']['shaves']} SHAVEs; "
                  f"NN Archive head parser {head['parser']} subtype {head['metadata']['subtype']}, input dai_type {arch['input']['dai_type']}")
+    if a.note: lines.append(f"note: {a.note}")
     lines.append(f"targets: FP16 within 0.01 of torch: {abs(b['openvino_fp16']['map50'] - t) <= 0.01}; INT8 within 0.03: {abs(b['openvino_int8']['map50'] - t) <= 0.03}")
     Path(a.out + ".txt").write_text("\n".join(lines) + "\n"); print("\n".join(lines))
 
