@@ -356,8 +356,14 @@ def compile_model(model_dir:str|Path, # folder written by the train stage (model
                   data:str|Path|None=None, # REAL images for parity; default: the run's validation images
                   calib:str|Path|None=None, # INT8 calibration images; default: the run's training images
                   **kwargs): # more `compile_module` options
-    "Load a trained model and compile it into `out_dir` (see `compile_module`); returns the summary dict."
+    "Load a trained model and compile it into `out_dir` (see `compile_module`; a detector: `compile.detect.compile_detector`); returns the summary dict."
     model_dir = Path(model_dir)
+    if (model_dir/"labels.json").exists() and read_json(model_dir/"labels.json").get("task") == "detect":
+        from .detect import compile_detector  # here, not at the top: compile.detect builds on this module
+        keep = {"cmx_slices", "image_size", "max_images", "calib_images", "bench_iters", "threads", "overwrite", "verbose",
+                "bench_seconds", "int8_preset", "keep_head_fp"}
+        return compile_detector(model_dir, out_dir, int8=int8, blob=blob, shaves=shaves, archive=archive, data=data, calib=calib,
+                                **{k: v for k, v in kwargs.items() if k in keep})
     if (model_dir/"labels.json").exists():  # fail fast on the arguments before loading anything; () = images recorded by the run
         _precheck(read_json(model_dir/"labels.json"), out_dir, kwargs.get("overwrite", False), data or (), calib or (),
                   int8, blob or archive, shaves, kwargs.get("cmx_slices"), kwargs.get("image_size"), kwargs.get("verbose", True))
@@ -379,7 +385,7 @@ def cli_compile(p:argparse.ArgumentParser): # the `compile` sub-parser
     p.add_argument("--shaves", type=int, default=6, help="SHAVE cores for the blob (1-16, default 6)")
     p.add_argument("--cmx-slices", type=int, default=None, help="CMX slices for the blob (default: = shaves)")
     p.add_argument("--archive", action="store_true", help="also write an NN Archive (.tar.xz) around the blob")
-    p.add_argument("--data", metavar="REAL_DIR", help="real photos for parity (default: the model's validation images)")
+    p.add_argument("--data", metavar="REAL_DIR", help="real photos for parity (default: the model's validation images; a detector needs a COCO folder)")
     p.add_argument("--calib", metavar="DIR", help="INT8 calibration images (default: the model's training images)")
     p.add_argument("--image-size", type=int, default=None, help="input side (must match training)")
     p.add_argument("--max-images", type=int, default=None, help="use at most this many parity images")
@@ -393,7 +399,9 @@ def cli_compile(p:argparse.ArgumentParser): # the `compile` sub-parser
                             max_images=a.max_images, threads=a.threads, bench_iters=a.bench_iters, overwrite=a.overwrite,
                             bench_seconds=a.bench_seconds)
         for k, v in res["parity"]["backends"].items():
-            print(f"  parity {k:26s} top-1 agreement {v['top1_agreement']:.3f}  max|Δlogit| {v['max_abs_logit_diff']:.2e}")
+            if res.get("task") == "detect":
+                print(f"  parity {k:26s} mAP@0.5 {v['map50']:.3f}  mAP {v['map']:.3f}  max|Δscore| {v['max_abs_score_diff']:.2e}")
+            else: print(f"  parity {k:26s} top-1 agreement {v['top1_agreement']:.3f}  max|Δlogit| {v['max_abs_logit_diff']:.2e}")
         for k, v in res["benchmark"]["runtimes"].items():
             print(f"  batch-1 {k:14s} {v['latency_ms_median']:7.2f} ms median  {v['throughput_fps']:7.1f} img/s")
         print(f"remyx-nb compile: wrote {res['out_dir']} in {res['seconds']} s")

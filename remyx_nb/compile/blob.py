@@ -12,8 +12,8 @@ from pathlib import Path
 from ..core import RemyxError
 
 # %% auto #0
-__all__ = ['OV2021', 'HELPER_SRC', 'cache_dir', 'check_prerequisites', 'check_blob_settings', 'ov2021_toolchain', 'blob_info',
-           'blob_key', 'compile_blob', 'nn_archive_config', 'make_nn_archive', 'read_nn_archive']
+__all__ = ['OV2021', 'HELPER_SRC', 'ARCHIVE_CONF', 'cache_dir', 'check_prerequisites', 'check_blob_settings', 'ov2021_toolchain',
+           'blob_info', 'blob_key', 'compile_blob', 'nn_archive_config', 'make_nn_archive', 'read_nn_archive']
 
 # %% ../../nbs/05a_blob.ipynb #bbffb30f
 OV2021 = "openvino==2021.4.2"
@@ -210,6 +210,7 @@ def compile_blob(onnx_path:str|Path, # ONNX with a fixed input shape (opset <= 1
     return {**info, "cached": hit, "seconds": round(time.perf_counter() - t0, 3), "path": str(out)}
 
 # %% ../../nbs/05a_blob.ipynb #aeed38f7
+ARCHIVE_CONF = 0.25  # boxes a camera shows by default (the parser's conf_threshold; change it in config.json)
 _FRAMING_TEXT = {"crop": "resize the short side to size*256/224, then centre-crop",
                  "full": "resize the whole frame to size x size (aspect not kept)",
                  "letterbox": "fit the whole frame inside size x size, pad with the ImageNet mean"}
@@ -218,25 +219,37 @@ def nn_archive_config(info:dict, # the `labels.json` dict
                       blob:dict, # `blob_info` of the blob
                       name:str="remyx_model", # model name in the archive
                       blob_name:str="model.blob"): # file name inside the archive
-    "The NN Archive `config.json` (schema 1.0) for a classifier blob."
+    "The NN Archive `config.json` (schema 1.0) for a classifier or a detector (`info['task'] == 'detect'`) blob."
     (iname, i), = blob["inputs"].items()
-    (oname, o), = blob["outputs"].items()
     n = len(info["labels"])
+    common = {"classes": list(info["labels"]), "n_classes": n,
+              "normalisation_in_model": {"scale": 1/255, "mean": list(info.get("mean", [])), "std": list(info.get("std", []))},
+              "image_size": int(info.get("image_size", i["shape"][-1])),
+              "framing": info.get("framing", "crop"),  # crop / full / letterbox: `core.frame_image`
+              "crop": _FRAMING_TEXT[info.get("framing", "crop")],
+              "input": info.get("input", "RGB"), "backbone": info.get("backbone")}
+    dtype = lambda o: "float32" if o["dtype"].startswith("FP32") else "float16"
+    if info.get("task") == "detect":
+        names = sorted(blob["outputs"])  # output1_yolo, output2_yolo, ...: the stride order Luxonis's parsers sort them into
+        outputs = [{"name": k, "dtype": dtype(blob["outputs"][k]), "shape": blob["outputs"][k]["shape"], "layout": "NCHW"} for k in names]
+        heads = [{"parser": "YOLO", "outputs": names,
+                  "metadata": {**common, "iou_threshold": float(info.get("iou", 0.6)), "conf_threshold": ARCHIVE_CONF,
+                               "max_det": int(info.get("max_det", 100)), "anchors": None, "subtype": "yolov8",
+                               "yolo_outputs": names, "strides": [int(s) for s in info.get("strides", (8, 16, 32))],
+                               "score": "channels 5+ = sqrt(sigmoid(class)·sigmoid(centre-ness)), channel 4 = their max; "
+                                        "channels 0-3 = l, t, r, b distances in strides (TLBR)"}}]
+    else:
+        (oname, o), = blob["outputs"].items()
+        outputs = [{"name": oname, "dtype": dtype(o), "shape": [1, n], "layout": "NC"}]
+        heads = [{"parser": "ClassificationParser", "outputs": [oname], "metadata": {**common, "is_softmax": False}}]
     return {"config_version": "1.0", "model": {
         "metadata": {"name": name, "path": blob_name, "precision": "float16"},
+        # the blob takes planar (NCHW) RGB: dai_type RGB888p is the frame type depthai asks the camera for;
+        # reverse_channels True / interleaved_to_planar False say the same in the older fields (luxonis-ml: "True: RGB", "True: NHWC")
         "inputs": [{"name": iname, "dtype": "uint8", "input_type": "image", "shape": i["shape"], "layout": "NCHW",
                     "preprocessing": {"mean": [0.0, 0.0, 0.0], "scale": [1.0, 1.0, 1.0], "reverse_channels": True,
                                       "interleaved_to_planar": False, "dai_type": "RGB888p"}}],
-        "outputs": [{"name": oname, "dtype": "float32" if o["dtype"].startswith("FP32") else "float16",
-                     "shape": [1, n], "layout": "NC"}],
-        "heads": [{"parser": "ClassificationParser", "outputs": [oname],
-                   "metadata": {"classes": list(info["labels"]), "n_classes": n, "is_softmax": False,
-                                "normalisation_in_model": {"scale": 1/255, "mean": list(info.get("mean", [])),
-                                                           "std": list(info.get("std", []))},
-                                "image_size": int(info.get("image_size", i["shape"][-1])),
-                                "framing": info.get("framing", "crop"),  # crop / full / letterbox: `core.frame_image`
-                                "crop": _FRAMING_TEXT[info.get("framing", "crop")],
-                                "input": info.get("input", "RGB"), "backbone": info.get("backbone")}}]}}
+        "outputs": outputs, "heads": heads}}
 
 def make_nn_archive(blob_path:str|Path, # compiled `.blob`
                     info:dict, # the `labels.json` dict
@@ -261,6 +274,7 @@ def read_nn_archive(path:str|Path): # `.tar.xz` NN Archive
     m = a.getConfigV1().model; i = m.inputs[0]; h = m.heads[0]; b = a.getBlob()
     extra = h.metadata.extraParams or {}
     return {"name": m.metadata.name, "model_type": a.getModelType().name, "labels": list(h.metadata.classes),
+            "task": "detect" if h.parser == "YOLO" else "classify", "outputs": list(h.outputs or []),
             "framing": extra.get("framing", "crop"),
             "parser": h.parser, "input": {"name": i.name, "shape": list(i.shape), "dai_type": i.preprocessing.daiType},
             "input_size": list(a.getInputSize()), "shaves": b.numShaves, "openvino_version": b.version.name.replace("VERSION_", "")}

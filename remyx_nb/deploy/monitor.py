@@ -29,6 +29,8 @@ class Inference:
     logits: np.ndarray # N×C
     features: np.ndarray|None # N×D penultimate features (None if the IR exposes none)
     errors: dict = field(default_factory=dict) # unreadable path → message
+    conf: np.ndarray|None = None # a detector's per-image confidence: its best box score (0 without boxes)
+    n_boxes: np.ndarray|None = None # a detector's boxes per image
     def __len__(self): return len(self.paths)
 
 def infer(predictor:Predictor, # the loaded model
@@ -42,13 +44,30 @@ def infer(predictor:Predictor, # the loaded model
     with ThreadPoolExecutor(workers) as pool, _progress(len(paths), progress, "infer") as bar:
         for (b, e), l, f in predictor.stream(view_batches(predictor, batches, pool), batch_size):
             errs.update({p: m for p, m in zip(b, e) if m}); ok += [p for p, m in zip(b, e) if not m]
-            L.append(l); F.append(f); bar.update(len(b))
+            L.append(_box_summary(predictor, l) if predictor.task == "detect" else l); F.append(f); bar.update(len(b))
+    if predictor.task == "detect":  # "logits": per image [best box score, boxes]
+        s = np.concatenate(L) if L else np.zeros((0, 2), np.float32)
+        return Inference(ok, s, None, errs, s[:, 0].copy(), s[:, 1].astype(np.int64))
     C = len(predictor.labels)
     logits = np.concatenate(L) if L else np.zeros((0, C), np.float32)
     feats = (np.concatenate(F) if F else np.zeros((0, 1), np.float32)) if predictor.has_features else None
     return Inference(ok, logits, feats, errs)
 
 # %% ../../nbs/06b_monitor.ipynb #f6f7926a
+def _box_summary(predictor, outputs):
+    "Per image `[best box score, number of boxes]` of a detector's outputs (decoded with its labels.json settings)."
+    from remyx_nb.compile.detect import decode_outputs
+    if not len(outputs[0]): return np.zeros((0, 2), np.float32)
+    i = predictor.info
+    d = decode_outputs(outputs, predictor.size, tuple(i.get("strides", (8, 16, 32))), i.get("score_thresh", 0.05), i.get("iou", 0.6), i.get("max_det", 100))
+    return np.array([[r["scores"].max(initial=0.0), len(r["scores"])] for r in d], np.float32)
+
+def _conf_reference(labels, conf, bins=10, quantile=0.05, source=""):
+    "A `Reference` from confidences alone (a detector's best box scores): no features, so no OOD distance."
+    if len(conf) < 10: raise RemyxError(f"The reference needs at least 10 readable images; {len(conf)} found in {source or 'the list'}.")
+    edges = np.unique(np.quantile(conf, np.linspace(0, 1, bins + 1))); edges[0], edges[-1] = 0.0, 1.0 + 1e-6
+    return Reference(None, np.asarray(conf, np.float32), edges, None, float(np.quantile(conf, quantile)), None, 5, quantile, source)
+
 def build_reference(predictor:Predictor, # the deployed model
                     paths:list, # its validation images (real photos)
                     k:int=5, bins:int=10, # neighbours for the OOD distance; confidence bins for the PSI
@@ -56,6 +75,8 @@ def build_reference(predictor:Predictor, # the deployed model
                     batch_size:int=64, workers:int=2, source:str=""):
     "Reference statistics of `predictor` on `paths`."
     inf = infer(predictor, paths, batch_size, workers)
+    if inf.conf is not None:
+        ref = _conf_reference(predictor.labels, inf.conf, bins, quantile, source); ref.labels = list(predictor.labels); return ref
     return reference_stats(predictor.labels, inf.logits, inf.features, k, bins, quantile, source)
 
 # %% ../../nbs/06b_monitor.ipynb #2a0aa373
@@ -73,8 +94,8 @@ def psi(ref:np.ndarray, # reference values
 def sample_flags(ref:Reference, # reference statistics
                  logits:np.ndarray, # N×C
                  features:np.ndarray|None): # N×D or None
-    "Per image: confidence, k-NN distance (or None), and the `low_conf` / `ood` flags."
-    c = confidence(logits)
+    "Per image: confidence, k-NN distance (or None), and the `low_conf` / `ood` flags (a detector's `logits`: `[best box score, boxes]` rows)."
+    c = np.asarray(logits, np.float32)[:, 0] if getattr(ref, "task", None) == "detect" else confidence(logits)
     d = knn_distance(ref.features, features, ref.k) if ref.features is not None and features is not None and len(c) else None
     return {"conf": c, "dist": d, "low_conf": c < ref.low_conf,
             "ood": d > ref.ood_dist if d is not None else np.zeros(len(c), bool)}
@@ -91,11 +112,12 @@ def drift_report(ref:Reference, # reference statistics
     stats = {"psi": psi(ref.conf, f["conf"], ref.edges), "low_conf_rate": float(f["low_conf"].mean()),
              "ood_rate": float(f["ood"].mean()) if f["dist"] is not None else None}
     reasons = [k for k, v in stats.items() if v is not None and v > th[k]]
-    counts = np.bincount(np.asarray(logits).argmax(1), minlength=len(ref.labels))
+    det = getattr(ref, "task", None) == "detect"
+    counts = None if det else np.bincount(np.asarray(logits).argmax(1), minlength=len(ref.labels))
     return {"drift": bool(reasons), "reasons": reasons, **{k: (round(v, 4) if v is not None else None) for k, v in stats.items()},
             "thresholds": th, "ks_pvalue_confidence": float(ks_2samp(ref.conf, f["conf"]).pvalue),
             "n": int(len(logits)), "mean_confidence": float(f["conf"].mean()), "reference_mean_confidence": float(ref.conf.mean()),
-            "predicted": dict(zip(ref.labels, counts.tolist()))}
+            **({"mean_boxes": float(np.asarray(logits)[:, 1].mean())} if det else {"predicted": dict(zip(ref.labels, counts.tolist()))})}
 
 # %% ../../nbs/06b_monitor.ipynb #e09e6887
 def plot_confidence(ref:Reference, # reference statistics
@@ -155,6 +177,7 @@ def monitor(predictor:Predictor, # the deployed model
         if r.suffix == ".npz": reference = Reference.load(r)
         elif r.is_dir(): reference = build_reference(predictor, list_images(r, recursive=True), batch_size=batch_size, workers=workers, source=str(r))
         else: raise RemyxError(f"Reference {r} is neither a folder of images nor a .npz file.")
+    reference.task = predictor.task  # how the rows of `logits` read (detector: best box score, boxes)
     if reference.labels != predictor.labels:
         raise RemyxError(f"The reference was made for labels {reference.labels}, the model has {predictor.labels}; rebuild it.")
     paths = [str(p) for p in paths]
@@ -165,7 +188,8 @@ def monitor(predictor:Predictor, # the deployed model
     batches = [drift_report(reference, inf.logits[i:i+batch_size], None if inf.features is None else inf.features[i:i+batch_size], thresholds)
                for i in range(0, len(inf), batch_size)]
     f = sample_flags(reference, inf.logits, inf.features)
-    dec = decode_logits(inf.logits, predictor.labels, 1)
+    dec = ([{"label": f"{int(n)} boxes", "score": round(float(c), 6)} for c, n in zip(inf.conf, inf.n_boxes)] if inf.conf is not None
+           else decode_logits(inf.logits, predictor.labels, 1))
     flagged = [i for i in np.argsort(f["conf"], kind="stable") if f["low_conf"][i] or f["ood"][i]][:max_review]
     out_dir.mkdir(parents=True, exist_ok=True)
     ref_file = reference.save(out_dir/"reference.npz")

@@ -15,7 +15,8 @@ from .predict import Predictor, decode_logits
 from ..compile.blob import read_nn_archive  # the compile stage's reader; one definition of the format
 
 # %% auto #0
-__all__ = ['find_model', 'load_archive', 'decode_nndata', 'run_frames', 'require_device', 'build_camera_pipeline', 'run_camera']
+__all__ = ['find_model', 'load_archive', 'decode_nndata', 'run_frames', 'archive_frame', 'model_input', 'decode_detections',
+           'detection_parser', 'run_frames_detect', 'require_device', 'build_camera_pipeline', 'run_camera']
 
 # %% ../../nbs/06c_oak.ipynb #df77b596
 def _dai():
@@ -39,11 +40,12 @@ def find_model(compiled:str|Path): # compile folder, `.tar.xz` NN Archive / `.bl
 def _model_info(path, kind, labels_json):
     if kind == "archive":
         a = load_archive(path)
-        return {"path": path, "kind": kind, "labels": a["labels"], "image_size": a["input_size"][0], "framing": a["framing"]}
+        return {"path": path, "kind": kind, "labels": a["labels"], "image_size": a["input_size"][0], "framing": a["framing"],
+                "task": a["task"], "dai_type": a["input"]["dai_type"]}
     if not labels_json.exists(): raise RemyxError(f"{path} needs {labels_json} beside it for its labels.")
     info = read_json(labels_json)
     return {"path": path, "kind": kind, "labels": list(info["labels"]), "image_size": int(info["image_size"]),
-            "framing": info.get("framing", "crop")}
+            "framing": info.get("framing", "crop"), "task": info.get("task", "classify"), "dai_type": "RGB888p"}
 
 def load_archive(path:str|Path): # `.tar.xz` NN Archive written by `remyx-nb compile --archive`
     "Read an NN Archive through `depthai.NNArchive`: `{'archive', 'labels', 'input_size', ...}`."
@@ -85,7 +87,7 @@ def _node_classes():
                 if self.on_result: self.on_result(row)
 
     class HostClassifier(dai.node.ThreadedHostNode):
-        "Host node standing in for the VPU: ImgFrame in → eval crop → compiled OpenVINO model → NNData `logits` out."
+        "Host node standing in for the VPU: ImgFrame in → compiled OpenVINO model → NNData out (`logits`, or a detector's `output*_yolo`)."
         def __init__(self):
             super().__init__()
             self.input = self.createInput("frames"); self.out = self.createOutput("nn")
@@ -95,12 +97,33 @@ def _node_classes():
             while self.isRunning():
                 try: f = self.input.get()
                 except Exception: break
-                rgb = f.getCvFrame()[..., ::-1]  # depthai frames are BGR for OpenCV
-                logits, _ = self.predictor(frame_image(np.ascontiguousarray(rgb), self.predictor.size, self.predictor.framing)[None])
-                m = dai.NNData(); m.addTensor("logits", logits.astype(np.float32)); m.setSequenceNum(f.getSequenceNum())
+                outs, _ = self.predictor(model_input(f, self.predictor.size, self.predictor.framing)[None])
+                m = dai.NNData(); m.setSequenceNum(f.getSequenceNum())
+                if self.predictor.task == "detect":  # float32 C×H×W per stride: what the host DetectionParser reads
+                    for name, o in zip([o.get_any_name() for o in self.predictor.model.outputs], outs):
+                        m.addTensor(name, np.ascontiguousarray(o[0], np.float32), dai.TensorInfo.StorageOrder.CHW)
+                    m.setTransformation(dai.ImgTransformation(self.predictor.size, self.predictor.size))
+                else: m.addTensor("logits", outs.astype(np.float32))
                 self.out.send(m)
 
-    return ClassifierDecoder, HostClassifier
+    class DetectionDecoder(dai.node.ThreadedHostNode):
+        "Host node: `ImgDetections` (from depthai's DetectionParser) in → rows `{'boxes': [[x, y, w, h, label, score]], 'seq'}` out."
+        def __init__(self):
+            super().__init__()
+            self.input = self.createInput("detections"); self.results = queue.Queue()
+        def build(self, det_out, labels, size=(1, 1), on_result=None): # size: (width, height) the normalised boxes scale to
+            if det_out is not None: det_out.link(self.input)
+            self.labels, self.size, self.on_result = list(labels), size, on_result
+            return self
+        def run(self):
+            while self.isRunning():
+                try: msg = self.input.get()
+                except Exception: break
+                row = decode_detections(msg, self.labels, self.size)
+                self.results.put(row)
+                if self.on_result: self.on_result(row)
+
+    return ClassifierDecoder, HostClassifier, DetectionDecoder
 
 # %% ../../nbs/06c_oak.ipynb #51c27399
 def _img_frame(rgb:np.ndarray, seq:int):
@@ -108,12 +131,13 @@ def _img_frame(rgb:np.ndarray, seq:int):
     f.setCvFrame(np.ascontiguousarray(rgb[..., ::-1]), dai.ImgFrame.Type.BGR888i); f.setSequenceNum(seq)
     return f
 
-def run_frames(frames, # iterable of H×W×3 uint8 RGB frames (any size)
+def run_frames(frames, # iterable of H×W×3 uint8 RGB frames (any size), or `depthai.ImgFrame`s (`archive_frame`)
                predictor:Predictor, # the compiled model, run on the host
                top_k:int=3, # labels kept per frame
                timeout:float=30.0): # seconds to wait for each result
     "Rows (label, score, topk, seq) for each frame, decoded by `ClassifierDecoder` in a host-only depthai pipeline."
-    dai = _dai(); Decoder, HostNN = _node_classes(); rows = []
+    dai = _dai(); Decoder, HostNN, _ = _node_classes(); rows = []
+    if predictor.task == "detect": return run_frames_detect(frames, predictor, timeout=timeout)
     with dai.Pipeline(False) as p:
         nn = p.create(HostNN).build(predictor)
         dec = p.create(Decoder).build(nn.out, predictor.labels, top_k)
@@ -121,9 +145,85 @@ def run_frames(frames, # iterable of H×W×3 uint8 RGB frames (any size)
         p.start()
         try:
             for i, fr in enumerate(frames):
-                q.send(_img_frame(np.asarray(fr, np.uint8), i))
+                q.send(fr if isinstance(fr, dai.ImgFrame) else _img_frame(np.asarray(fr, np.uint8), i))
                 try: rows.append(dec.results.get(timeout=timeout))
                 except queue.Empty: raise RemyxError(f"No result for frame {i} within {timeout} s; the host pipeline stalled.") from None
+        finally: p.stop()
+    return rows
+
+# %% ../../nbs/06c_oak.ipynb #dc1386c3
+_PLANAR = ("RGB888p", "BGR888p")
+
+def archive_frame(rgb:np.ndarray, # H×W×3 uint8 RGB, already the model's view (the camera resizes before the NN)
+                  dai_type:str="RGB888p", # the frame type the archive declares (`find_model(...)['dai_type']`)
+                  seq:int=0):
+    "The `depthai.ImgFrame` a camera delivers for `dai_type`: planar bytes in that type's channel order."
+    dai = _dai()
+    if dai_type not in _PLANAR: raise RemyxError(f"Frame type {dai_type} is not a planar 8-bit type the Myriad X blob reads; use RGB888p or BGR888p.")
+    h, w = rgb.shape[:2]; planes = np.ascontiguousarray(np.asarray(rgb, np.uint8).transpose(2, 0, 1))
+    if dai_type == "BGR888p": planes = np.ascontiguousarray(planes[::-1])
+    f = dai.ImgFrame(); f.setType(getattr(dai.ImgFrame.Type, dai_type)); f.setWidth(w); f.setHeight(h)
+    f.setData(planes.reshape(-1)); f.setSequenceNum(seq)
+    return f
+
+def model_input(frame, # a `depthai.ImgFrame`
+                size:int, framing:str="crop"): # the model's input side and framing
+    "The H×W×3 view the model gets from `frame`: a planar frame of the model's size byte for byte (as the VPU), else converted and framed."
+    dai = _dai()
+    if frame.getType().name in _PLANAR and frame.getWidth() == size and frame.getHeight() == size:
+        return np.frombuffer(bytes(frame.getData()), np.uint8).reshape(3, size, size).transpose(1, 2, 0)  # plane 0 is what channel 0 gets
+    rgb = frame.getCvFrame()[..., ::-1]  # depthai's OpenCV view is BGR
+    return frame_image(np.ascontiguousarray(rgb), size, framing)
+
+# %% ../../nbs/06c_oak.ipynb #dec20c82
+def decode_detections(msg, # `depthai.ImgDetections`
+                      labels:list[str], # class names
+                      size:tuple=(1, 1)): # (width, height) of the frame the boxes are scaled to
+    "`{'boxes': [[x, y, w, h, label, score], ...], 'seq'}` from depthai's detections, best first."
+    W, H = size; out = []
+    for d in sorted(msg.detections, key=lambda d: -d.confidence):
+        x0, y0, x1, y1 = d.xmin*W, d.ymin*H, d.xmax*W, d.ymax*H
+        out.append([round(x0, 1), round(y0, 1), round(x1 - x0, 1), round(y1 - y0, 1), labels[d.label], round(float(d.confidence), 4)])
+    return {"boxes": out, "seq": int(msg.getSequenceNum())}
+
+def detection_parser(pipeline, # a `depthai.Pipeline` (host-only is fine)
+                     source, # the Output sending the detector's NNData
+                     compiled_dir:str|Path, # a detector's compile folder
+                     score_thresh:float|None=None): # overrides the archive's conf_threshold
+    "depthai's `DetectionParser`, configured from the folder's NN Archive (or its labels.json without one), running on the host."
+    dai = _dai(); d = Path(compiled_dir); p = pipeline.create(dai.node.DetectionParser)
+    if (d/"model.tar.xz").exists(): p.build(source, dai.NNArchive(str(d/"model.tar.xz")))
+    else:
+        info = read_json(d/"labels.json")
+        p.setNNFamily(dai.DetectionNetworkType.YOLO); p.setSubtype("yolov8"); p.setClasses(list(info["labels"]))
+        p.setCoordinateSize(4); p.setStrides([int(s) for s in info.get("strides", (8, 16, 32))]); p.setIouThreshold(float(info.get("iou", 0.6)))
+        from remyx_nb.compile.blob import ARCHIVE_CONF
+        p.setConfidenceThreshold(ARCHIVE_CONF); source.link(p.input)
+    if score_thresh is not None: p.setConfidenceThreshold(float(score_thresh))
+    p.setRunOnHost(True)
+    return p
+
+def run_frames_detect(frames, # iterable of H×W×3 uint8 RGB frames, or `depthai.ImgFrame`s as a camera delivers them
+                      predictor:Predictor, # a compiled detector, run on the host
+                      score_thresh:float|None=None, # default: the archive's conf_threshold
+                      timeout:float=30.0):
+    "Rows (`boxes` in each frame's pixels, `seq`) from `HostClassifier → DetectionParser → DetectionDecoder` in a host-only pipeline."
+    dai = _dai(); _, HostNN, DetDecoder = _node_classes(); rows = []
+    with dai.Pipeline(False) as p:
+        nn = p.create(HostNN).build(predictor)
+        parser = detection_parser(p, nn.out, predictor.dir, score_thresh)
+        S = predictor.size; dec = p.create(DetDecoder).build(parser.out, predictor.labels, (S, S))
+        q = nn.input.createInputQueue()
+        p.start()
+        try:
+            for i, fr in enumerate(frames):
+                f = fr if isinstance(fr, dai.ImgFrame) else _img_frame(np.asarray(fr, np.uint8), i)
+                q.send(f)
+                try: r = dec.results.get(timeout=timeout)
+                except queue.Empty: raise RemyxError(f"No result for frame {i} within {timeout} s; the host pipeline stalled.") from None
+                sx, sy = f.getWidth()/S, f.getHeight()/S  # the model's input is the whole frame, resized
+                r["boxes"] = [[round(b[0]*sx, 1), round(b[1]*sy, 1), round(b[2]*sx, 1), round(b[3]*sy, 1), *b[4:]] for b in r["boxes"]]
+                rows.append(r)
         finally: p.stop()
     return rows
 
@@ -141,14 +241,20 @@ def build_camera_pipeline(pipeline, # a device-backed `depthai.Pipeline`
                           fps:float=10.0, # camera frame rate
                           top_k:int=3, on_result=None): # labels kept; callback per decoded row
     "Camera → NeuralNetwork (blob or NN Archive) → `ClassifierDecoder`; returns the decoder node."
-    dai = _dai(); Decoder, _ = _node_classes(); s = int(model["image_size"])
+    dai = _dai(); Decoder, _, DetDecoder = _node_classes(); s = int(model["image_size"])
     cam = pipeline.create(dai.node.Camera).build(dai.CameraBoardSocket.CAM_A)
     resize = {"crop": dai.ImgResizeMode.CROP, "full": dai.ImgResizeMode.STRETCH, "letterbox": dai.ImgResizeMode.LETTERBOX}
-    frames = cam.requestOutput((s, s), dai.ImgFrame.Type.RGB888p, resize[model.get("framing", "crop")], fps=fps)
+    # the frame type the archive declares (RGB888p: planar RGB, what the blob's uint8 NCHW input expects)
+    kind = getattr(dai.ImgFrame.Type, model.get("dai_type") or "RGB888p")
+    frames = cam.requestOutput((s, s), kind, resize[model.get("framing", "crop")], fps=fps)
     nn = pipeline.create(dai.node.NeuralNetwork)
     if model["kind"] == "archive": nn.setNNArchive(dai.NNArchive(str(model["path"])))
     else: nn.setBlobPath(Path(model["path"]))
     frames.link(nn.input)
+    if model.get("task") == "detect":
+        if model["kind"] != "archive": raise RemyxError("A detector runs on the camera from its NN Archive; compile with --archive.")
+        parser = pipeline.create(dai.node.DetectionParser).build(nn.out, dai.NNArchive(str(model["path"])))  # Luxonis's YOLO decoding
+        return pipeline.create(DetDecoder).build(parser.out, model["labels"], (s, s), on_result)
     return pipeline.create(Decoder).build(nn.out, model["labels"], top_k, on_result)
 
 def run_camera(compiled:str|Path, # compile folder, NN Archive or blob

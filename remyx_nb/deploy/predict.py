@@ -16,8 +16,8 @@ from tqdm import tqdm  # the text bar: tqdm.auto's widget bar warns in kernels w
 
 # %% auto #0
 __all__ = ['DRAFT_MARGIN', 'Predictor', 'decode_logits', 'decode_view', 'decode_ahead', 'run_async', 'view_batches', 'load_crops',
-           'predict_batch', 'iter_paths', 'predict_paths', 'read_predictions', 'ray_dataset', 'predict_ray',
-           'ModelRegistry', 'cli_predict']
+           'predict_batch', 'photo_size', 'box_rows', 'iter_paths', 'predict_paths', 'read_predictions', 'ray_dataset',
+           'predict_ray', 'ModelRegistry', 'cli_predict']
 
 # %% ../../nbs/06a_predict.ipynb #cb568636
 def _feature_output(model):
@@ -34,7 +34,7 @@ def _feature_output(model):
     return None
 
 class Predictor:
-    "The compiled OpenVINO model of a compile folder: uint8 RGB crops in, logits and features out."
+    "The compiled OpenVINO model of a compile folder: uint8 RGB crops in, logits and features out (a detector: its per-stride outputs)."
     def __init__(self, compiled_dir:str|Path, # the folder `remyx-nb compile` wrote
                  precision:str="fp16", # which IR to load: `fp16` or `int8`
                  device:str="CPU", # OpenVINO device name
@@ -45,11 +45,12 @@ class Predictor:
         self.info = read_json(self.dir/"labels.json")
         self.labels, self.size = list(self.info["labels"]), int(self.info["image_size"])
         self.framing = self.info.get("framing", "crop")  # how the model was trained to see a photo
+        self.task = self.info.get("task", "classify")
         xml = self.dir/"openvino"/f"model_{precision}.xml"
         if not xml.exists():
             raise RemyxError(f"{xml} is missing; compile the model with that precision or choose `--precision fp16`.")
         core = ov.Core(); model = core.read_model(xml)
-        feat = _feature_output(model)
+        feat = _feature_output(model) if self.task == "classify" else None
         if feat is not None: model.add_outputs([feat])
         self._core, self._ir, self._device, self._fixed = core, model.clone(), device, {}  # for `compiled_for`
         model.reshape({model.inputs[0].get_any_name(): ov.PartialShape([-1, 3, self.size, self.size])})
@@ -59,9 +60,10 @@ class Predictor:
         self.precision = precision
 
     def __call__(self, crops:np.ndarray): # N×H×W×3 uint8 views from `core.frame_image`
-        "`(logits N×C, features N×D or None)` as float32."
+        "`(logits N×C, features N×D or None)` as float32; a detector: `([N×(5+C)×H×W per stride], None)`."
         x = np.ascontiguousarray(np.asarray(crops, np.uint8).transpose(0, 3, 1, 2))
         res = self.request.infer({0: x})
+        if self.task == "detect": return [np.array(res[o], np.float32) for o in self.model.outputs], None
         logits = np.array(res[self.model.outputs[0]], np.float32)
         return logits, (np.array(res[self.model.outputs[1]], np.float32).reshape(len(x), -1) if self.has_features else None)
 
@@ -77,8 +79,9 @@ class Predictor:
                batch_size:int=32, # the fixed batch of the requests
                jobs:int=0, # requests in flight (0: the runtime's optimum for the hint)
                hint:str="THROUGHPUT"):
-        "`(key, logits, features or None)` per batch, in input order, from asynchronous fixed-shape requests."
+        "`(key, logits, features or None)` per batch, in input order, from asynchronous fixed-shape requests (a detector: its outputs list for logits)."
         for key, outs in run_async(self.compiled_for(batch_size, hint), batches, jobs):
+            if self.task == "detect": yield key, outs, None; continue
             yield key, outs[0], (outs[1].reshape(len(outs[1]), -1 if len(outs[1]) else int(np.prod(outs[1].shape[1:]))) if self.has_features else None)
 
     def __repr__(self): return f"Predictor({self.dir}, {self.precision}, labels={self.labels})"
@@ -215,15 +218,47 @@ def predict_batch(predictor:Predictor, # the loaded model
                   top_k:int=3, # labels kept per row
                   pool:ThreadPoolExecutor|None=None, # decode threads
                   root:str|Path|None=None, # folder relative paths are relative to
-                  crops=None): # already decoded `load_crops(paths)` result, to overlap decoding with inference
-    "One row per path: `{'path', 'label', 'score', 'topk', 'error'}`; unreadable images get an `error` and no label."
+                  crops=None, # already decoded `load_crops(paths)` result, to overlap decoding with inference
+                  score_thresh:float|None=None): # a detector's boxes scoring below are dropped (default: its labels.json)
+    "One row per path: `{'path', 'label', 'score', 'topk', 'error'}` (a detector: `{'path', 'boxes', 'error'}`); unreadable images get an `error`."
     x, errs = crops if crops is not None else load_crops(paths, predictor.size, pool, root, predictor.framing)
-    return _rows(paths, errs, predictor(x)[0] if len(x) else None, predictor.labels, top_k)
+    out = predictor(x)[0] if len(x) else None
+    if predictor.task == "detect": return box_rows(predictor, paths, errs, out, score_thresh, root)
+    return _rows(paths, errs, out, predictor.labels, top_k)
 
 def _rows(paths, errs, logits, labels, top_k):
     dec = iter(decode_logits(logits, labels, top_k) if logits is not None and len(logits) else [])
     return [{"path": str(p), **(next(dec) if e is None else {"label": None, "score": None, "topk": None}), "error": e}
             for p, e in zip(paths, errs)]
+
+# %% ../../nbs/06a_predict.ipynb #10520479
+def photo_size(path): # an image file
+    "`(width, height)` of an image as it is viewed (EXIF rotation applied), read from its header."
+    from PIL import Image
+    with Image.open(path) as im:
+        w, h = im.size
+        return (h, w) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (w, h)  # 0x0112: orientation; 5-8 turn by 90°
+
+def box_rows(predictor:Predictor, # a detector
+             paths:list, # the batch's paths
+             errs:list, # error or None per path
+             outputs, # the detector's outputs for the readable paths (list of N_ok×(5+C)×H×W)
+             score_thresh:float|None=None, # boxes scoring below are dropped (default: labels.json's)
+             root:str|Path|None=None):
+    "One row per path: `{'path', 'boxes': [[x, y, w, h, label, score], ...], 'n_boxes', 'error'}`, boxes in the photo's pixels."
+    from remyx_nb.compile.detect import decode_outputs
+    i, S = predictor.info, predictor.size
+    th = i.get("score_thresh", 0.05) if score_thresh is None else score_thresh
+    dets = iter(decode_outputs(outputs, S, tuple(i.get("strides", (8, 16, 32))), th, i.get("iou", 0.6), i.get("max_det", 100))
+                if outputs is not None and len(outputs[0]) else [])
+    rows = []
+    for p, e in zip(paths, errs):
+        if e is not None: rows.append({"path": str(p), "boxes": None, "n_boxes": None, "error": e}); continue
+        d = next(dets); W, H = photo_size(_resolve(str(p), root)); b = d["boxes"]*np.array([W/S, H/S, W/S, H/S], np.float32)
+        boxes = [[round(float(x0), 1), round(float(y0), 1), round(float(x1 - x0), 1), round(float(y1 - y0), 1), predictor.labels[int(l)], round(float(s), 4)]
+                 for (x0, y0, x1, y1), l, s in zip(b, d["labels"], d["scores"])]
+        rows.append({"path": str(p), "boxes": boxes, "n_boxes": len(boxes), "error": None})
+    return rows
 
 # %% ../../nbs/06a_predict.ipynb #301df043
 def _is_glob(s:str): return any(c in s for c in "*?[")
@@ -311,10 +346,12 @@ def predict_paths(predictor:Predictor, # the loaded model
                   workers:int=2, # decode threads
                   top_k:int=3, # labels kept per row
                   root:str|Path|None=None, # folder relative paths are relative to
-                  progress:bool=True): # show a progress bar
+                  progress:bool=True, # show a progress bar
+                  score_thresh:float|None=None): # a detector's boxes scoring below are dropped (default: its labels.json)
     "Predict every path not yet in `out`; returns a summary (`new`, `skipped`, `errors`, `seconds`, `images_per_s`)."
     out = Path(out); kind = out.suffix.lower()
     if kind not in (".jsonl", ".parquet"): raise RemyxError(f"Write predictions to a .jsonl or .parquet file, not {out.name}.")
+    if kind == ".parquet" and predictor.task == "detect": raise RemyxError("Write a detector's boxes to a .jsonl file; .parquet holds classification rows.")
     if batch_size < 1 or workers < 1: raise RemyxError("`--batch-size` and `--workers` must be at least 1.")
     out.parent.mkdir(parents=True, exist_ok=True)
     sink = out if kind == ".jsonl" else out.with_name(out.name + ".partial.jsonl")
@@ -326,7 +363,8 @@ def predict_paths(predictor:Predictor, # the loaded model
         if total: bar.update(min(total, n_old))
         views = view_batches(predictor, _batches(_todo(iter(paths), done), batch_size), pool, root)
         for (b, errs), logits, _ in predictor.stream(views, batch_size):
-            rows = _rows(b, errs, logits, predictor.labels, top_k)
+            rows = (box_rows(predictor, b, errs, logits, score_thresh, root) if predictor.task == "detect"
+                    else _rows(b, errs, logits, predictor.labels, top_k))
             f.write("".join(json.dumps(r) + "\n" for r in rows)); f.flush()  # a batch is kept once written: the resume point
             bar.update(len(rows)); new += len(rows); errors += sum(r["error"] is not None for r in rows)
     secs = time.perf_counter() - t0
@@ -461,6 +499,7 @@ def cli_predict(p:argparse.ArgumentParser):
     p.add_argument("-o", "--out", required=True, help="predictions file, .jsonl or .parquet (an existing one is resumed)")
     p.add_argument("--batch-size", type=int, default=32); p.add_argument("--workers", type=int, default=2, help="decode threads")
     p.add_argument("--top-k", type=int, default=3); p.add_argument("--precision", default="fp16", choices=["fp16", "int8"])
+    p.add_argument("--score-thresh", type=float, default=None, help="a detector's boxes scoring below are dropped (default: the model's, 0.05)")
     p.add_argument("--context", help="context name, when COMPILED_DIR is a registry .json")
     p.add_argument("--ray", type=int, default=0, metavar="N", help="run on Ray Data with N actors (needs remyx_nb[ray])")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -473,7 +512,8 @@ def cli_predict(p:argparse.ArgumentParser):
         paths = iter_paths(src, a.column if (a.csv or a.parquet) else None)
         if a.ray: return _cli_ray(a, paths, root)
         pred = _open_model(a.compiled, a.context, a.precision)
-        s = predict_paths(pred, paths, a.out, a.batch_size, a.workers, a.top_k, root, progress=not a.quiet)
+        if a.score_thresh is not None and not 0 <= a.score_thresh <= 1: raise RemyxError("--score-thresh must be between 0 and 1.")
+        s = predict_paths(pred, paths, a.out, a.batch_size, a.workers, a.top_k, root, progress=not a.quiet, score_thresh=a.score_thresh)
         print(json.dumps(s))
     return run
 
