@@ -18,7 +18,8 @@ from ..train import load_model
 
 # %% auto #0
 __all__ = ['EdgeModel', 'check_model', 'export_onnx', 'load_batch', 'to_ir', 'quantize_int8', 'ov_runner', 'onnx_runner',
-           'torch_runner', 'parity', 'benchmark', 'compile_module', 'recorded_images', 'compile_model', 'cli_compile']
+           'torch_runner', 'parity', 'benchmark', 'cpu_benchmark', 'compile_module', 'recorded_images', 'compile_model',
+           'cli_compile']
 
 # %% ../../nbs/05_compile.ipynb #bf321fa0
 class EdgeModel(nn.Module):
@@ -128,7 +129,8 @@ def quantize_int8(xml_path:str|Path, # FP16 IR to quantize
 def ov_runner(xml_path:str|Path, # IR to run
               precision:str|None=None, # `INFERENCE_PRECISION_HINT` ('f32'); None = the CPU default
               threads:int|None=None, # `INFERENCE_NUM_THREADS`
-              batch:int|None=None): # fix the batch size (faster than a dynamic one)
+              batch:int|None=None, # fix the batch size (faster than a dynamic one)
+              all_outputs:bool=False): # return every output, in the IR's order (a detector's strides), not only the first
     "A function `uint8 N×3×H×W -> logits` running an OpenVINO IR on the CPU."
     import openvino as ov
     core = ov.Core(); m = core.read_model(str(xml_path))
@@ -136,12 +138,12 @@ def ov_runner(xml_path:str|Path, # IR to run
     cfg = {"PERFORMANCE_HINT": "LATENCY"}
     if precision: cfg["INFERENCE_PRECISION_HINT"] = precision
     if threads: cfg["INFERENCE_NUM_THREADS"] = int(threads)
-    req = core.compile_model(m, "CPU", cfg).create_infer_request()
+    cm = core.compile_model(m, "CPU", cfg); req = cm.create_infer_request(); n = len(cm.outputs)
     def run(x):
         req.set_input_tensor(ov.Tensor(np.ascontiguousarray(x)))  # shares the array's memory
         # start + wait is what benchmark_app times; Python's synchronous `infer()` added ~0.7 ms per call here
         req.start_async(); req.wait()
-        return req.get_output_tensor(0).data.copy()
+        return [req.get_output_tensor(k).data.copy() for k in range(n)] if all_outputs else req.get_output_tensor(0).data.copy()
     return run
 
 def onnx_runner(onnx_path:str|Path, # ONNX file to run
@@ -251,6 +253,23 @@ def _publish(work:Path, out_dir:Path):
 _BENCH_METHOD = ("batch 1, INFERENCE_NUM_THREADS=threads, LATENCY hint, CPU default precision; each runtime alone: "
                  "warm-up, then >= iters calls and >= bench_seconds, median (as benchmark_app -hint none -nstreams 1 -nthreads N)")
 
+def cpu_benchmark(torch_run, # torch runner of the model (`torch_runner`)
+                  work:Path, # the compile folder being written (its `openvino/` IRs)
+                  x:np.ndarray, # one uint8 input batch of size 1
+                  int8:bool, threads:int, size:int, iters:int, seconds:float,
+                  runner=None): # how an IR is run (default `ov_runner`)
+    "Batch-1 latency of torch, IR FP16 (and INT8) on `threads` CPU threads; writes and returns `benchmark.json`."
+    runner = runner or ov_runner; tt = torch.get_num_threads(); torch.set_num_threads(threads)
+    try:
+        bench = {"torch_eager": torch_run, "openvino_fp16": runner(work/"openvino/model_fp16.xml", threads=threads, batch=1)}
+        if int8: bench["openvino_int8"] = runner(work/"openvino/model_int8.xml", threads=threads, batch=1)
+        bm = benchmark(bench, x, iters=iters, seconds=seconds)
+    finally: torch.set_num_threads(tt)
+    bm = {"batch": 1, "threads": threads, "image_size": size, "runtimes": bm, "method": _BENCH_METHOD,
+          "speedup_vs_torch": {k: bm["torch_eager"]["latency_ms_median"]/v["latency_ms_median"] for k, v in bm.items()}}
+    atomic_write_json(work/"benchmark.json", bm)
+    return bm
+
 def compile_module(model:nn.Module, # normalised float N×3×H×W in, logits out (eval mode)
                    info:dict, # the `labels.json` dict
                    out_dir:str|Path, # folder to create
@@ -315,15 +334,7 @@ def compile_module(model:nn.Module, # normalised float N×3×H×W in, logits out
                    notes="openvino_fp16 runs with INFERENCE_PRECISION_HINT=f32; openvino_fp16_cpu_default with the CPU's default (bf16 where supported)")
         atomic_write_json(work/"parity.json", par)
         step("benchmark", f"CPU benchmark, batch 1, {threads} threads")
-        torch_threads = torch.get_num_threads(); torch.set_num_threads(threads)
-        try:
-            bench = {"torch_eager": torch_runner(model, info), "openvino_fp16": ov_runner(fp16, threads=threads, batch=1)}
-            if int8: bench["openvino_int8"] = ov_runner(work/"openvino/model_int8.xml", threads=threads, batch=1)
-            bm = benchmark(bench, x[:1], iters=bench_iters, seconds=bench_seconds)
-        finally: torch.set_num_threads(torch_threads)
-        bm = {"batch": 1, "threads": threads, "image_size": size, "runtimes": bm, "method": _BENCH_METHOD,
-              "speedup_vs_torch": {k: bm["torch_eager"]["latency_ms_median"]/v["latency_ms_median"] for k, v in bm.items()}}
-        atomic_write_json(work/"benchmark.json", bm)
+        bm = cpu_benchmark(torch_runner(model, info), work, x[:1], int8, threads, size, bench_iters, bench_seconds)
         step("done"); res.update(parity=par, benchmark=bm, seconds=round(time.perf_counter() - t0, 1), step_seconds=step.times)
         _publish(work, out_dir)
     except BaseException:

@@ -117,17 +117,8 @@ def ov_runner(xml:str|Path, # IR to run
               precision:str|None=None, # `INFERENCE_PRECISION_HINT` ('f32' for parity); None = the CPU default
               threads:int|None=None, batch:int|None=None):
     "Runner for an OpenVINO IR on the CPU; outputs in the IR's order (stride order)."
-    import openvino as ov
-    core = ov.Core(); m = core.read_model(str(xml))
-    if batch: m.reshape([batch, *[d.get_length() for d in list(m.input(0).get_partial_shape())[1:]]])
-    cfg = {"PERFORMANCE_HINT": "LATENCY"}
-    if precision: cfg["INFERENCE_PRECISION_HINT"] = precision
-    if threads: cfg["INFERENCE_NUM_THREADS"] = int(threads)
-    cm = core.compile_model(m, "CPU", cfg); req = cm.create_infer_request(); n = len(cm.outputs)
-    def run(x):
-        req.set_input_tensor(ov.Tensor(np.ascontiguousarray(x))); req.start_async(); req.wait()
-        return [req.get_output_tensor(k).data.copy() for k in range(n)]
-    return run
+    from remyx_nb.compile import ov_runner as run_ir
+    return run_ir(xml, precision, threads, batch, all_outputs=True)
 
 # %% ../../nbs/05b_detect_compile.ipynb #1178a39d
 def load_coco_batch(folder:str|Path, # COCO folder of real photos with boxes
@@ -217,7 +208,7 @@ def compile_detector(model_dir:str|Path, # folder written by `remyx-nb train --t
                      verbose:bool=True, bench_seconds:float=2.0,
                      int8_preset:str="mixed", keep_head_fp:bool=False): # NNCF options (see `quantize_detector`)
     "Compile a detector into `out_dir`; returns the summary (paths, parity, benchmark)."
-    from remyx_nb.compile import _Steps, _check_out, _reserve_out, _publish, to_ir, benchmark, _BENCH_METHOD
+    from remyx_nb.compile import _Steps, _check_out, _reserve_out, _publish, to_ir, cpu_benchmark
     from remyx_nb.compile.blob import check_blob_settings, ov2021_toolchain, compile_blob, make_nn_archive
     from remyx_nb.detect.data import is_detection_folder, ANNOTATIONS
     t0, model_dir, out_dir = time.perf_counter(), Path(model_dir), Path(out_dir); blob = blob or archive
@@ -267,15 +258,7 @@ def compile_detector(model_dir:str|Path, # folder written by `remyx-nb train --t
                          "class-agnostic NMS, as depthai's DetectionParser on the OAK; openvino_fp16 runs with INFERENCE_PRECISION_HINT=f32")
         atomic_write_json(work/"parity.json", par)
         step("benchmark", f"CPU benchmark, batch 1, {threads} threads")
-        tt = torch.get_num_threads(); torch.set_num_threads(threads)
-        try:
-            bench = {"torch_eager": runners["torch"], "openvino_fp16": ov_runner(fp16, threads=threads, batch=1)}
-            if int8: bench["openvino_int8"] = ov_runner(work/"openvino/model_int8.xml", threads=threads, batch=1)
-            bm = benchmark(bench, x[:1], iters=bench_iters, seconds=bench_seconds)
-        finally: torch.set_num_threads(tt)
-        bm = {"batch": 1, "threads": threads, "image_size": S, "runtimes": bm, "method": _BENCH_METHOD,
-              "speedup_vs_torch": {k: bm["torch_eager"]["latency_ms_median"]/v["latency_ms_median"] for k, v in bm.items()}}
-        atomic_write_json(work/"benchmark.json", bm)
+        bm = cpu_benchmark(runners["torch"], work, x[:1], int8, threads, S, bench_iters, bench_seconds, runner=ov_runner)
         step("done"); res.update(parity=par, benchmark=bm, seconds=round(time.perf_counter() - t0, 1), step_seconds=step.times)
         _publish(work, out_dir)
     except BaseException:
