@@ -1,5 +1,5 @@
 "Detection: spec task, the CLI's train/evaluate with --task detect on a tiny COCO folder, decoding raw outputs, bad inputs."
-import json
+import json, math
 from pathlib import Path
 import numpy as np, pytest, torch
 from remyx_nb.detect.data import toy_coco, read_coco, DetectionData
@@ -33,6 +33,11 @@ def test_cli_train_and_evaluate_detect(cli, tmp_path):
     assert "mAP@0.5" in r.stdout and {"metrics.json", "pr.png", "grid.png", "predictions.jsonl"} <= {p.name for p in (tmp_path/"ev").iterdir()}
     e = json.loads((tmp_path/"ev/metrics.json").read_text())
     assert set(e["per_class"]) == {"square", "disc"} and 0 <= e["map"] <= e["map50"] <= 1
+    # the deployment threshold: the held-out photos' best-F1 point when one exists, and evaluate reports the photos at it
+    op = m["val"]["best_f1"]
+    if op and op["f1"] > 0: assert math.isclose(info["deploy_thresh"], op["thresh"], abs_tol=1e-4) and e["at"]["thresh"] == info["deploy_thresh"]
+    else: assert "deploy_thresh" not in info and e["at"]["thresh"] == 0.25
+    assert "held-out" in info["deploy_thresh_why"] and "At the deployment threshold" in r.stdout
 
 
 def test_cli_detect_bad_inputs(cli, tmp_path):

@@ -7,6 +7,7 @@ from remyx_nb.core import RemyxError, read_json, load_rgb, frame_image
 from remyx_nb.detect.data import toy_coco, read_coco, load_view, ANNOTATIONS
 
 S = 64
+DEPLOY = 0.45  # the deployment threshold `train` would have chosen on held-out photos (labels.json's `deploy_thresh`)
 
 def _toy_detector(out:Path, data:Path):
     "A deterministic detector: pretrained trunk, a seeded head with spread-out scores (no training: these tests check plumbing, not skill)."
@@ -19,7 +20,7 @@ def _toy_detector(out:Path, data:Path):
     out.mkdir(parents=True); _save_ckpt(lit, out/"model.ckpt")
     info = {"task": "detect", "labels": ["square", "disc"], "image_size": S, "framing": "full", "input": "RGB",
             "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "backbone": "efficientnet_lite0", "strides": [8, 16, 32],
-            "anchors": None, "score_thresh": 0.05, "iou": 0.6, "max_det": 100}
+            "anchors": None, "score_thresh": 0.05, "iou": 0.6, "max_det": 100, "deploy_thresh": DEPLOY}
     (out/"labels.json").write_text(json.dumps(info))
     (out/"metrics.json").write_text(json.dumps({"task": "detect", "data": {"sources": [{"path": str(data)}]}}))
     return out
@@ -87,7 +88,7 @@ def test_blob_and_archive_name_the_yolo_parser(toy):
     assert (a["parser"], a["task"], a["labels"], a["input"]["dai_type"]) == ("YOLO", "detect", ["square", "disc"], "RGB888p")
     h = dai.NNArchive(str(toy["out"]/"model.tar.xz")).getConfig().model.heads[0]
     assert h.metadata.subtype == "yolov8" and h.metadata.yoloOutputs == ["output1_yolo", "output2_yolo", "output3_yolo"]
-    assert h.metadata.nClasses == 2 and not h.metadata.anchors and 0 < h.metadata.confThreshold < 1
+    assert h.metadata.nClasses == 2 and not h.metadata.anchors and math.isclose(h.metadata.confThreshold, DEPLOY, rel_tol=1e-6)
 
 def test_depthai_detection_parser_gives_the_project_decoders_boxes(toy):
     "The archive's head configures depthai's own DetectionParser (host-only); it decodes the IR's outputs to the boxes `decode_outputs` gives."
@@ -171,6 +172,17 @@ def test_predict_writes_boxes_in_photo_pixels(cli, toy, tmp_path):
     assert e.returncode == 2 and ".jsonl" in e.stderr and len(e.stderr.strip().splitlines()) == 1
     e = cli("predict", toy["out"], toy["data"]/"images", "-o", tmp_path/"q.jsonl", "--score-thresh", "2", "--quiet")
     assert e.returncode == 2 and "between 0 and 1" in e.stderr
+
+def test_predict_keeps_boxes_at_the_threshold_train_chose(cli, toy, tmp_path):
+    "Without --score-thresh, predict keeps what the camera shows: boxes scoring at least labels.json's deploy_thresh, not 0.25."
+    def boxes(*extra):
+        out = tmp_path/f"p{len(list(tmp_path.iterdir()))}.jsonl"
+        r = cli("predict", toy["out"], toy["data"]/"images", "-o", out, "--quiet", *extra)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return [[b[5] for b in json.loads(l)["boxes"]] for l in out.read_text().splitlines()]
+    default, chosen, low = boxes(), boxes("--score-thresh", str(DEPLOY)), boxes("--score-thresh", "0.25")
+    assert default == chosen and min(s for row in default for s in row) >= DEPLOY
+    assert sum(map(len, low)) > sum(map(len, default))  # the toy has boxes between 0.25 and the chosen threshold
 
 def test_monitor_on_a_detector(toy, tmp_path):
     from remyx_nb.deploy.predict import Predictor

@@ -13,7 +13,8 @@ from ..core import RemyxError
 
 # %% auto #0
 __all__ = ['OV2021', 'HELPER_SRC', 'ARCHIVE_CONF', 'cache_dir', 'check_prerequisites', 'check_blob_settings', 'ov2021_toolchain',
-           'blob_info', 'blob_key', 'compile_blob', 'nn_archive_config', 'make_nn_archive', 'read_nn_archive']
+           'blob_info', 'blob_key', 'compile_blob', 'deploy_threshold', 'nn_archive_config', 'make_nn_archive',
+           'read_nn_archive']
 
 # %% ../../nbs/05a_blob.ipynb #bbffb30f
 OV2021 = "openvino==2021.4.2"
@@ -210,7 +211,11 @@ def compile_blob(onnx_path:str|Path, # ONNX with a fixed input shape (opset <= 1
     return {**info, "cached": hit, "seconds": round(time.perf_counter() - t0, 3), "path": str(out)}
 
 # %% ../../nbs/05a_blob.ipynb #aeed38f7
-ARCHIVE_CONF = 0.25  # boxes a camera shows by default (the parser's conf_threshold; change it in config.json)
+ARCHIVE_CONF = 0.25  # boxes a camera shows when training chose no threshold (the parser's conf_threshold; change it in config.json)
+
+def deploy_threshold(info:dict): # a detector's `labels.json`
+    "The score a deployed detector keeps boxes at: the one `train` chose on held-out photos (`deploy_thresh`, best F1), else `ARCHIVE_CONF`."
+    return float(info.get("deploy_thresh") or ARCHIVE_CONF)
 _FRAMING_TEXT = {"crop": "resize the short side to size*256/224, then centre-crop",
                  "full": "resize the whole frame to size x size (aspect not kept)",
                  "letterbox": "fit the whole frame inside size x size, pad with the ImageNet mean"}
@@ -233,7 +238,7 @@ def nn_archive_config(info:dict, # the `labels.json` dict
         names = sorted(blob["outputs"])  # output1_yolo, output2_yolo, ...: the stride order Luxonis's parsers sort them into
         outputs = [{"name": k, "dtype": dtype(blob["outputs"][k]), "shape": blob["outputs"][k]["shape"], "layout": "NCHW"} for k in names]
         heads = [{"parser": "YOLO", "outputs": names,
-                  "metadata": {**common, "iou_threshold": float(info.get("iou", 0.6)), "conf_threshold": ARCHIVE_CONF,
+                  "metadata": {**common, "iou_threshold": float(info.get("iou", 0.6)), "conf_threshold": deploy_threshold(info),
                                "max_det": int(info.get("max_det", 100)), "anchors": None, "subtype": "yolov8",
                                "yolo_outputs": names, "strides": [int(s) for s in info.get("strides", (8, 16, 32))],
                                "score": "channels 5+ = sqrt(sigmoid(class)·sigmoid(centre-ness)), channel 4 = their max; "

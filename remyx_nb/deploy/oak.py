@@ -197,8 +197,8 @@ def detection_parser(pipeline, # a `depthai.Pipeline` (host-only is fine)
         info = read_json(d/"labels.json")
         p.setNNFamily(dai.DetectionNetworkType.YOLO); p.setSubtype("yolov8"); p.setClasses(list(info["labels"]))
         p.setCoordinateSize(4); p.setStrides([int(s) for s in info.get("strides", (8, 16, 32))]); p.setIouThreshold(float(info.get("iou", 0.6)))
-        from remyx_nb.compile.blob import ARCHIVE_CONF
-        p.setConfidenceThreshold(ARCHIVE_CONF); source.link(p.input)
+        from remyx_nb.compile.blob import deploy_threshold
+        p.setConfidenceThreshold(deploy_threshold(info)); source.link(p.input)
     if score_thresh is not None: p.setConfidenceThreshold(float(score_thresh))
     p.setRunOnHost(True)
     return p

@@ -219,7 +219,7 @@ def predict_batch(predictor:Predictor, # the loaded model
                   pool:ThreadPoolExecutor|None=None, # decode threads
                   root:str|Path|None=None, # folder relative paths are relative to
                   crops=None, # already decoded `load_crops(paths)` result, to overlap decoding with inference
-                  score_thresh:float|None=None): # a detector's boxes scoring below are dropped (default: the camera's, 0.25)
+                  score_thresh:float|None=None): # a detector's boxes scoring below are dropped (default: the camera's, `blob.deploy_threshold`)
     "One row per path: `{'path', 'label', 'score', 'topk', 'error'}` (a detector: `{'path', 'boxes', 'error'}`); unreadable images get an `error`."
     x, errs = crops if crops is not None else load_crops(paths, predictor.size, pool, root, predictor.framing)
     out = predictor(x)[0] if len(x) else None
@@ -243,13 +243,13 @@ def box_rows(predictor:Predictor, # a detector
              paths:list, # the batch's paths
              errs:list, # error or None per path
              outputs, # the detector's outputs for the readable paths (list of N_ok×(5+C)×H×W)
-             score_thresh:float|None=None, # boxes scoring below are dropped (default: the camera's, `blob.ARCHIVE_CONF`)
+             score_thresh:float|None=None, # boxes scoring below are dropped (default: the camera's, `blob.deploy_threshold`)
              root:str|Path|None=None):
     "One row per path: `{'path', 'boxes': [[x, y, w, h, label, score], ...], 'n_boxes', 'error'}`, boxes in the photo's pixels."
     from remyx_nb.compile.detect import decode_outputs
     i, S = predictor.info, predictor.size
-    from remyx_nb.compile.blob import ARCHIVE_CONF
-    th = ARCHIVE_CONF if score_thresh is None else score_thresh  # labels.json's 0.05 is for mAP, which wants every candidate
+    from remyx_nb.compile.blob import deploy_threshold
+    th = deploy_threshold(i) if score_thresh is None else score_thresh  # labels.json's score_thresh (0.05) is for mAP, which wants every candidate
     dets = iter(decode_outputs(outputs, S, tuple(i.get("strides", (8, 16, 32))), th, i.get("iou", 0.6), i.get("max_det", 100))
                 if outputs is not None and len(outputs[0]) else [])
     rows = []
@@ -348,7 +348,7 @@ def predict_paths(predictor:Predictor, # the loaded model
                   top_k:int=3, # labels kept per row
                   root:str|Path|None=None, # folder relative paths are relative to
                   progress:bool=True, # show a progress bar
-                  score_thresh:float|None=None): # a detector's boxes scoring below are dropped (default: the camera's, 0.25)
+                  score_thresh:float|None=None): # a detector's boxes scoring below are dropped (default: the camera's, `blob.deploy_threshold`)
     "Predict every path not yet in `out`; returns a summary (`new`, `skipped`, `errors`, `seconds`, `images_per_s`)."
     out = Path(out); kind = out.suffix.lower()
     if kind not in (".jsonl", ".parquet"): raise RemyxError(f"Write predictions to a .jsonl or .parquet file, not {out.name}.")
@@ -500,7 +500,7 @@ def cli_predict(p:argparse.ArgumentParser):
     p.add_argument("-o", "--out", required=True, help="predictions file, .jsonl or .parquet (an existing one is resumed)")
     p.add_argument("--batch-size", type=int, default=32); p.add_argument("--workers", type=int, default=2, help="decode threads")
     p.add_argument("--top-k", type=int, default=3); p.add_argument("--precision", default="fp16", choices=["fp16", "int8"])
-    p.add_argument("--score-thresh", type=float, default=None, help="a detector's boxes scoring below are dropped (default 0.25, what the camera shows; mAP uses 0.05)")
+    p.add_argument("--score-thresh", type=float, default=None, help="a detector's boxes scoring below are dropped (default: the threshold train chose on held-out photos, best F1, which the camera uses too; 0.25 without one; mAP uses 0.05)")
     p.add_argument("--context", help="context name, when COMPILED_DIR is a registry .json")
     p.add_argument("--ray", type=int, default=0, metavar="N", help="run on Ray Data with N actors (needs remyx_nb[ray])")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -14,7 +14,8 @@ from .data import read_coco, load_view
 from .model import decode, load_detector
 
 # %% auto #0
-__all__ = ['predict_frames', 'predict_coco', 'coco_eval', 'plot_pr', 'draw_grid', 'evaluate_detector', 'run_cli']
+__all__ = ['predict_frames', 'predict_coco', 'matches50', 'best_f1', 'at_threshold', 'coco_eval', 'plot_pr', 'draw_grid',
+           'evaluate_detector', 'run_cli']
 
 # %% ../../nbs/10d_detect_evaluate.ipynb #cb37d761
 @torch.no_grad()
@@ -42,10 +43,37 @@ def predict_coco(net, info, folder:str|Path, batch_size:int=16):
     return recs, preds
 
 # %% ../../nbs/10d_detect_evaluate.ipynb #eaa4c3d6
+def matches50(E) -> tuple: # a `COCOeval` after `evaluate()`
+    "`(scores, matched, n_truth)`: every detection at IoU 0.5, all classes and sizes, as pycocotools matched it (ignored ones left out)."
+    A, I = len(E.params.areaRng), len(E.params.imgIds); s, m, n = [np.zeros(0)], [np.zeros(0, bool)], 0
+    for k in range(len(E.params.catIds)):
+        for i in range(I):
+            e = E.evalImgs[k*A*I + i]  # evaluate()'s order: class, area range (0: all), image
+            if e is None: continue
+            keep = ~np.asarray(e["dtIgnore"][0], bool)
+            s.append(np.asarray(e["dtScores"], np.float64)[keep]); m.append(np.asarray(e["dtMatches"][0])[keep] > 0)
+            n += int((~np.asarray(e["gtIgnore"], bool)).sum())
+    return np.concatenate(s), np.concatenate(m), n
+
+def best_f1(scores:np.ndarray, matched:np.ndarray, n_truth:int): # as `matches50` returns them
+    "The operating point with the highest F1 when boxes scoring at least a threshold are kept: `{thresh, f1, precision, recall}`; the threshold lies halfway to the next lower score."
+    if not len(scores) or not n_truth: return None
+    o = np.argsort(-scores, kind="stable"); s = scores[o]; tp = np.cumsum(matched[o]); kept = np.arange(1, len(s) + 1)
+    last = np.r_[s[1:] != s[:-1], True]  # one point per distinct score: ties are kept or dropped together
+    s, tp, kept, nxt = s[last], tp[last], kept[last], np.r_[s[last][1:], 0.0]
+    f1 = 2*tp/(kept + n_truth); j = int(np.argmax(f1))
+    return {"thresh": float((s[j] + nxt[j])/2), "f1": float(f1[j]), "precision": float(tp[j]/kept[j]), "recall": float(tp[j]/n_truth)}
+
+def at_threshold(scores:np.ndarray, matched:np.ndarray, n_truth:int, thresh:float):
+    "`{thresh, f1, precision, recall, kept}` when boxes scoring at least `thresh` are kept."
+    keep = scores >= thresh; tp = int(matched[keep].sum()); k = int(keep.sum())
+    return {"thresh": float(thresh), "f1": 2*tp/max(k + n_truth, 1), "precision": tp/k if k else None, "recall": tp/max(n_truth, 1), "kept": k}
+
 def coco_eval(gts:list, # per image `(boxes N×4 x0 y0 x1 y1, labels N)`
               preds:list, # per image dict `boxes`, `scores`, `labels` (same pixel frame)
-              names:list): # class names
-    "COCO bbox metrics via pycocotools: `map`, `map50`, `map75`, per class AP, and the IoU-0.5 precision–recall curves."
+              names:list, # class names
+              at:float|None=None): # also report precision/recall/F1 of the boxes scoring at least this (a deployment threshold)
+    "COCO bbox metrics via pycocotools: `map`, `map50`, `map75`, per class AP, the IoU-0.5 precision–recall curves and the best-F1 operating point."
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
     images, anns, dets = [], [], []
@@ -62,7 +90,7 @@ def coco_eval(gts:list, # per image `(boxes N×4 x0 y0 x1 y1, labels N)`
     with contextlib.redirect_stdout(io.StringIO()): gt.createIndex()
     res = {"n_images": len(gts), "n_boxes": len(anns), "n_detections": len(dets)}
     if not dets or not anns:
-        return {**res, "map": 0.0, "map50": 0.0, "map75": 0.0, "per_class": {n: {"ap50": 0.0, "ap": 0.0} for n in names}, "pr50": {}}
+        return {**res, "map": 0.0, "map50": 0.0, "map75": 0.0, "per_class": {n: {"ap50": 0.0, "ap": 0.0} for n in names}, "pr50": {}, "best_f1": None}
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes(dets); E = COCOeval(gt, dt, "bbox"); E.evaluate(); E.accumulate(); E.summarize()
     P = E.eval["precision"]  # T×R×K×A×M: IoU thresholds, 101 recall points, classes, area ranges, max dets
@@ -70,9 +98,10 @@ def coco_eval(gts:list, # per image `(boxes N×4 x0 y0 x1 y1, labels N)`
         x = P[:, :, k, 0, -1] if t is None else P[t, :, k, 0, -1]; x = x[x > -1]; return float(x.mean()) if x.size else 0.0
     per = {n: {"ap50": ap(k, 0), "ap": ap(k), "n_boxes": int(sum((np.asarray(l) == k).sum() for _, l in gts))} for k, n in enumerate(names)}
     pr = {n: P[0, :, k, 0, -1].round(4).tolist() for k, n in enumerate(names)}
+    mt = matches50(E)
     return {**res, "map": float(E.stats[0]), "map50": float(E.stats[1]), "map75": float(E.stats[2]),
             "map_small": float(E.stats[3]), "map_medium": float(E.stats[4]), "map_large": float(E.stats[5]), "ar100": float(E.stats[8]),
-            "per_class": per, "pr50": pr}
+            "per_class": per, "pr50": pr, "best_f1": best_f1(*mt), **({"at": at_threshold(*mt, at)} if at is not None else {})}
 
 # %% ../../nbs/10d_detect_evaluate.ipynb #db2f0138
 _COLORS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
@@ -121,8 +150,10 @@ def evaluate_detector(model_dir:str|Path, # folder written by `train_detector`
     recs, preds = predict_coco(net, info, real_dir)
     if list(names) != list(info["labels"]):  # the folder's own category order: map its indices onto the model's
         for r in recs: r.labels = np.array([info["labels"].index(names[k]) for k in r.labels], np.int64)
-    m = {**coco_eval([(r.boxes, r.labels) for r in recs], preds, info["labels"]), "model_dir": str(model_dir), "real_dir": str(real_dir),
-         "task": "detect", "seconds": round(time.time() - t, 1)}
+    from remyx_nb.compile.blob import deploy_threshold
+    m = {**coco_eval([(r.boxes, r.labels) for r in recs], preds, info["labels"], at=deploy_threshold(info)),
+         "model_dir": str(model_dir), "real_dir": str(real_dir), "task": "detect", "seconds": round(time.time() - t, 1),
+         "deploy_thresh_source": "labels.json (chosen by train)" if info.get("deploy_thresh") else "the default (train chose none)"}
     rows = [{"path": str(r.path), "boxes": p["boxes"].round(1).tolist(), "scores": p["scores"].round(4).tolist(),
              "labels": [info["labels"][k] for k in p["labels"]]} for r, p in zip(recs, preds)]
     with output_folder(out):
@@ -136,5 +167,9 @@ def run_cli(a): # the namespace `remyx-nb evaluate` parsed
     "Run `remyx-nb evaluate` for a detector."
     m = evaluate_detector(a.model_dir, a.real_dir, a.out)
     per = ", ".join(f"{k} {v['ap50']:.3f}" for k, v in m["per_class"].items())
+    at = m.get("at"); p = "–" if not at or at["precision"] is None else f"{at['precision']:.3f}"
+    op = (f" At the deployment threshold {at['thresh']:.2f} ({m['deploy_thresh_source']}): precision {p}, recall {at['recall']:.3f}, "
+          f"F1 {at['f1']:.3f}, {at['kept']/max(m['n_images'], 1):.1f} boxes per photo for {m['n_boxes']/max(m['n_images'], 1):.1f} true ones."
+          if at else "")
     print(f"wrote {a.out} (metrics.json, predictions.jsonl, pr.png, grid.png): mAP@0.5 {m['map50']:.3f}, "
-          f"mAP@[.5:.95] {m['map']:.3f} on {m['n_images']} photos ({m['n_boxes']} boxes); AP50 per class: {per}.")
+          f"mAP@[.5:.95] {m['map']:.3f} on {m['n_images']} photos ({m['n_boxes']} boxes); AP50 per class: {per}.{op}")

@@ -18,7 +18,8 @@ from .data import DetectionData
 from .model import Detector, LitDetector, load_detector, assign_targets, points, SIZE_RANGES, _quiet
 
 # %% auto #0
-__all__ = ['DetRecipe', 'lr_shape', 'TimeBudget', 'ViewSet', 'CachedViews', 'cache_views', 'train_detector', 'run_cli']
+__all__ = ['DetRecipe', 'lr_shape', 'TimeBudget', 'ViewSet', 'CachedViews', 'cache_views', 'deployment_threshold',
+           'train_detector', 'run_cli']
 
 # %% ../../nbs/10c_detect_train.ipynb #d5dca88c
 @dataclass(frozen=True)
@@ -111,8 +112,8 @@ def _plan_views(budget, t_view, share, n_train, lo=1, hi=40):
     "Views in all so that caching them (`t_view` s each) takes `share` of `budget` seconds (between `lo` and `hi` per image)."
     return int(np.clip(int(share*budget/max(t_view, 1e-6)), lo*n_train, hi*n_train))
 
-def _labels_json(lit, data, r:DetRecipe):
-    return {"task": "detect", "labels": list(data.names), "image_size": r.image_size, "framing": "full",
+def _labels_json(lit, data, r:DetRecipe, deploy:dict|None=None):
+    return {**(deploy or {}), "task": "detect", "labels": list(data.names), "image_size": r.image_size, "framing": "full",
             "input": "RGB", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD), "backbone": lit.hparams.backbone,
             "strides": list(lit.net.strides), "size_ranges": [list(x) for x in SIZE_RANGES], "anchors": None,
             "score_thresh": r.score_thresh, "iou": r.iou, "max_det": r.max_det,
@@ -121,6 +122,16 @@ def _labels_json(lit, data, r:DetRecipe):
                        "cells": "strides 8, 16, 32 in turn, each row-major; cell centre ((j+0.5)·s, (i+0.5)·s)",
                        "score": "sqrt(sigmoid(class) · sigmoid(centre-ness)); then per-class NMS (remyx_nb.detect.model.decode)"},
             "framing_note": "the whole frame resized to image_size × image_size (no crop, no padding); boxes scale back per axis"}
+
+def deployment_threshold(val:dict|None, # `coco_eval` of the held-out photos (None: there were none)
+                         n_val:int): # how many photos were held out
+    "The labels.json fields of the score a camera keeps boxes at: the best-F1 point of the held-out photos, else none (the default applies)."
+    op = (val or {}).get("best_f1")
+    if not op or op["f1"] <= 0:
+        return {"deploy_thresh_why": "no held-out photo with a matched box: the default threshold applies (train with --val-frac > 0)"}
+    return {"deploy_thresh": round(op["thresh"], 4),
+            "deploy_thresh_why": (f"best F1 on {n_val} held-out photos: F1 {op['f1']:.3f}, precision {op['precision']:.3f}, "
+                                  f"recall {op['recall']:.3f} at IoU 0.5")}
 
 def train_detector(data_dirs:list, # folders with annotations.coco.json (synthetic and/or real), or `data.Source`s
                    out_dir:str|Path, # new model folder
@@ -177,10 +188,12 @@ def train_detector(data_dirs:list, # folders with annotations.coco.json (synthet
         gts = [(data.frames[i][1], data.frames[i][2]) for i in data.val_idx]
         m["val"] = coco_eval(gts, preds, data.names); times["val_s"] = round(time.time() - t, 1)
         say(f"validation mAP@0.5 {m['val']['map50']:.3f}, mAP@[.5:.95] {m['val']['map']:.3f} on {len(data.val_idx)} images")
+    deploy = deployment_threshold(m.get("val"), len(data.val_idx)); m["deploy"] = deploy
+    if "deploy_thresh" in deploy: say(f"deployment threshold {deploy['deploy_thresh']:.2f}: {deploy['deploy_thresh_why']}")
     times["total_s"] = round(time.time() - t0, 1); m["times"] = times
     with output_folder(out):
         _save_ckpt(lit, out/"model.ckpt")
-        atomic_write_json(out/"labels.json", _labels_json(lit, data, r)); atomic_write_json(out/"metrics.json", m)
+        atomic_write_json(out/"labels.json", _labels_json(lit, data, r, deploy)); atomic_write_json(out/"metrics.json", m)
     say(f"wrote {out}: {int(trainer.global_step)} steps over {n_views} views, loss {m['train_loss']:.3f}")
     return m
 
