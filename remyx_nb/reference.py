@@ -13,7 +13,7 @@ import numpy as np
 from .core import RemyxError
 
 # %% auto #0
-__all__ = ['confidence', 'unit_rows', 'knn_distance', 'Reference', 'reference_stats']
+__all__ = ['confidence', 'unit_rows', 'knn_distance', 'Reference', 'reference_stats', 'score_reference']
 
 # %% ../nbs/00_reference.ipynb #7de1b8d6
 def confidence(logits:np.ndarray): # N×C
@@ -85,3 +85,12 @@ def reference_stats(labels:list, # class names, in output order
         feats = unit_rows(features)
         ood = float(np.quantile(knn_distance(feats, feats, k, leave_one_out=True), 1 - quantile))
     return Reference(list(labels), c, edges, feats, float(np.quantile(c, quantile)), ood, k, quantile, source)
+
+def score_reference(labels:list, # class names
+                    conf:np.ndarray, # one confidence per validation image (a detector's best box score)
+                    bins:int=10, quantile:float=0.05, source:str=""): # as for `reference_stats`
+    "A `Reference` from confidences alone (a detector): no features, so no out-of-distribution distance."
+    if len(conf) < 10: raise RemyxError(f"The reference needs at least 10 readable images; {len(conf)} found in {source or 'the list'}.")
+    c = np.asarray(conf, np.float32)
+    edges = np.unique(np.quantile(c, np.linspace(0, 1, bins + 1))); edges[0], edges[-1] = 0.0, 1.0 + 1e-6
+    return Reference(list(labels), c, edges, None, float(np.quantile(c, quantile)), None, 5, quantile, source)

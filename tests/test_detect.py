@@ -20,14 +20,18 @@ def test_spec_task(cli):
 
 
 def test_cli_train_and_evaluate_detect(cli, tmp_path):
-    d = toy_coco(tmp_path/"toy", n=8, size=96)
+    d = toy_coco(tmp_path/"toy", n=48, size=96)
     r = cli("train", d, "-o", tmp_path/"m", "--image-size", "64", "--batch-size", "4", "--time-budget", "25", "--val-frac", "0.25", "--quiet")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "detector for square, disc" in r.stdout   # inferred: a COCO folder without class folders
     info = json.loads((tmp_path/"m/labels.json").read_text())
     assert info["task"] == "detect" and info["image_size"] == 64 and info["strides"] == [8, 16, 32] and info["framing"] == "full"
     m = json.loads((tmp_path/"m/metrics.json").read_text())
-    assert m["data"]["n_train"] + m["data"]["n_val"] == 8 and "map50" in m["val"]
+    assert m["data"]["n_train"] + m["data"]["n_val"] == 48 and "map50" in m["val"]
+    from remyx_nb.reference import Reference  # monitor's drift reference: the best box score of each held-out photo
+    ref = Reference.load(tmp_path/"m/reference.npz")
+    assert len(ref.conf) == m["data"]["n_val"] >= 10 and ref.features is None and ((0 <= ref.conf) & (ref.conf <= 1)).all()
+    assert ref.labels == ["square", "disc"] and "held-out" in ref.source
     r = cli("evaluate", tmp_path/"m", d, "-o", tmp_path/"ev")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "mAP@0.5" in r.stdout and {"metrics.json", "pr.png", "grid.png", "predictions.jsonl"} <= {p.name for p in (tmp_path/"ev").iterdir()}

@@ -168,8 +168,15 @@ def test_predict_writes_boxes_in_photo_pixels(cli, toy, tmp_path):
     view = np.asarray(Image.open(row["path"]).convert("RGB").resize((S, S), Image.BICUBIC))
     d = decode_outputs(onnx_runner(toy["out"]/"model.onnx")(view.transpose(2, 0, 1)[None]), S, score_thresh=0.3)[0]
     np.testing.assert_allclose(row["boxes"][0][:2], d["boxes"][0][:2]*96/S, atol=0.5)  # scaled back from 64 px to the 96 px photo
-    e = cli("predict", toy["out"], toy["data"]/"images", "-o", tmp_path/"p.parquet", "--quiet")
-    assert e.returncode == 2 and ".jsonl" in e.stderr and len(e.stderr.strip().splitlines()) == 1
+    from remyx_nb.deploy.predict import read_predictions  # a .parquet file holds the same rows (boxes as structs), and resumes
+    e = cli("predict", toy["out"], toy["data"]/"images", "-o", tmp_path/"p.parquet", "--score-thresh", "0.3", "--quiet", "--batch-size", "5")
+    assert e.returncode == 0, e.stderr[-2000:]
+    import pyarrow.parquet as pq
+    assert pq.read_schema(tmp_path/"p.parquet").field("boxes").type.value_type.names == ["x", "y", "w", "h", "label", "score"]
+    key = lambda rs: sorted(rs, key=lambda r: r["path"])
+    assert key(read_predictions(tmp_path/"p.parquet")) == key(rows)
+    e = cli("predict", toy["out"], toy["data"]/"images", "-o", tmp_path/"p.parquet", "--score-thresh", "0.3", "--quiet")
+    assert e.returncode == 0 and key(read_predictions(tmp_path/"p.parquet")) == key(rows)  # nothing predicted twice
     e = cli("predict", toy["out"], toy["data"]/"images", "-o", tmp_path/"q.jsonl", "--score-thresh", "2", "--quiet")
     assert e.returncode == 2 and "between 0 and 1" in e.stderr
 
@@ -190,6 +197,9 @@ def test_monitor_on_a_detector(toy, tmp_path):
     rep = monitor(Predictor(toy["out"]), sorted(str(p) for p in (toy["data"]/"images").iterdir()), tmp_path/"m", batch_size=6)
     assert rep["n"] == 12 and rep["ood_rate"] is None and rep["mean_boxes"] > 0 and 0 < rep["mean_confidence"] <= 1
     assert rep["reference"] == str(toy["data"])  # parity's photos, recorded in parity.json
+    from remyx_nb.deploy.predict import predict_batch  # boxes are counted as the camera shows them: at the deployment threshold
+    rows = predict_batch(Predictor(toy["out"]), sorted(str(p) for p in (toy["data"]/"images").iterdir()))
+    assert math.isclose(rep["mean_boxes"], np.mean([r["n_boxes"] for r in rows]), rel_tol=1e-6)
 
 def test_compile_detector_bad_inputs(cli, toy, tmp_path):
     e = cli("compile", toy["model"], "-o", tmp_path/"o")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from ..core import RemyxError, read_json, atomic_write_json, atomic_write_text, list_images, image_folder
-from ..reference import Reference, confidence, knn_distance, reference_stats
+from ..reference import Reference, confidence, knn_distance, reference_stats, score_reference
 from ..review import flag_for_review
 from ..registry import resolve_model
 from .predict import Predictor, load_crops, decode_logits, iter_paths, view_batches, _progress
@@ -55,18 +55,13 @@ def infer(predictor:Predictor, # the loaded model
 
 # %% ../../nbs/06b_monitor.ipynb #f6f7926a
 def _box_summary(predictor, outputs):
-    "Per image `[best box score, number of boxes]` of a detector's outputs (decoded with its labels.json settings)."
+    "Per image `[best box score, boxes the camera shows]` of a detector's outputs (boxes counted at its deployment threshold)."
     from remyx_nb.compile.detect import decode_outputs
+    from remyx_nb.compile.blob import deploy_threshold
     if not len(outputs[0]): return np.zeros((0, 2), np.float32)
-    i = predictor.info
+    i = predictor.info; th = deploy_threshold(i)
     d = decode_outputs(outputs, predictor.size, tuple(i.get("strides", (8, 16, 32))), i.get("score_thresh", 0.05), i.get("iou", 0.6), i.get("max_det", 100))
-    return np.array([[r["scores"].max(initial=0.0), len(r["scores"])] for r in d], np.float32)
-
-def _conf_reference(labels, conf, bins=10, quantile=0.05, source=""):
-    "A `Reference` from confidences alone (a detector's best box scores): no features, so no OOD distance."
-    if len(conf) < 10: raise RemyxError(f"The reference needs at least 10 readable images; {len(conf)} found in {source or 'the list'}.")
-    edges = np.unique(np.quantile(conf, np.linspace(0, 1, bins + 1))); edges[0], edges[-1] = 0.0, 1.0 + 1e-6
-    return Reference(None, np.asarray(conf, np.float32), edges, None, float(np.quantile(conf, quantile)), None, 5, quantile, source)
+    return np.array([[r["scores"].max(initial=0.0), (r["scores"] >= th).sum()] for r in d], np.float32)
 
 def build_reference(predictor:Predictor, # the deployed model
                     paths:list, # its validation images (real photos)
@@ -75,8 +70,7 @@ def build_reference(predictor:Predictor, # the deployed model
                     batch_size:int=64, workers:int=2, source:str=""):
     "Reference statistics of `predictor` on `paths`."
     inf = infer(predictor, paths, batch_size, workers)
-    if inf.conf is not None:
-        ref = _conf_reference(predictor.labels, inf.conf, bins, quantile, source); ref.labels = list(predictor.labels); return ref
+    if inf.conf is not None: return score_reference(predictor.labels, inf.conf, bins, quantile, source)
     return reference_stats(predictor.labels, inf.logits, inf.features, k, bins, quantile, source)
 
 # %% ../../nbs/06b_monitor.ipynb #2a0aa373

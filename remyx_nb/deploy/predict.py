@@ -15,9 +15,9 @@ from ..core import RemyxError, CorruptImage, read_json, atomic_write_json, list_
 from tqdm import tqdm  # the text bar: tqdm.auto's widget bar warns in kernels without ipywidgets
 
 # %% auto #0
-__all__ = ['DRAFT_MARGIN', 'Predictor', 'decode_logits', 'decode_view', 'decode_ahead', 'run_async', 'view_batches', 'load_crops',
-           'predict_batch', 'photo_size', 'box_rows', 'iter_paths', 'predict_paths', 'read_predictions', 'ray_dataset',
-           'predict_ray', 'ModelRegistry', 'cli_predict']
+__all__ = ['DRAFT_MARGIN', 'BOX_FIELDS', 'Predictor', 'decode_logits', 'decode_view', 'decode_ahead', 'run_async', 'view_batches',
+           'load_crops', 'predict_batch', 'photo_size', 'box_rows', 'iter_paths', 'predict_paths', 'read_predictions',
+           'ray_dataset', 'predict_ray', 'ModelRegistry', 'cli_predict']
 
 # %% ../../nbs/06a_predict.ipynb #cb568636
 def _feature_output(model):
@@ -352,7 +352,6 @@ def predict_paths(predictor:Predictor, # the loaded model
     "Predict every path not yet in `out`; returns a summary (`new`, `skipped`, `errors`, `seconds`, `images_per_s`)."
     out = Path(out); kind = out.suffix.lower()
     if kind not in (".jsonl", ".parquet"): raise RemyxError(f"Write predictions to a .jsonl or .parquet file, not {out.name}.")
-    if kind == ".parquet" and predictor.task == "detect": raise RemyxError("Write a detector's boxes to a .jsonl file; .parquet holds classification rows.")
     if batch_size < 1 or workers < 1: raise RemyxError("`--batch-size` and `--workers` must be at least 1.")
     out.parent.mkdir(parents=True, exist_ok=True)
     sink = out if kind == ".jsonl" else out.with_name(out.name + ".partial.jsonl")
@@ -369,20 +368,31 @@ def predict_paths(predictor:Predictor, # the loaded model
             f.write("".join(json.dumps(r) + "\n" for r in rows)); f.flush()  # a batch is kept once written: the resume point
             bar.update(len(rows)); new += len(rows); errors += sum(r["error"] is not None for r in rows)
     secs = time.perf_counter() - t0
-    if kind == ".parquet": _to_parquet(out, old + _read_rows(sink)); sink.unlink()
+    if kind == ".parquet": _to_parquet(out, old + _read_rows(sink), predictor.task); sink.unlink()
     return {"out": str(out), "new": new, "skipped": n_old, "errors": errors, "seconds": round(secs, 3),
             "images_per_s": round(new/secs, 2) if secs > 0 else None}
 
+BOX_FIELDS = ("x", "y", "w", "h", "label", "score")  # a box in a .parquet file: a struct with these fields
+
 def _parquet_rows(path:Path):
+    "The rows as `predict` yields them (a detector's boxes back to `[x, y, w, h, label, score]` lists)."
     if not path.exists(): return []
     import pyarrow.parquet as pq
-    return pq.read_table(path).to_pylist()
+    rows = pq.read_table(path).to_pylist()
+    for r in rows:
+        if "boxes" in r and r["boxes"] is not None: r["boxes"] = [[b[k] for k in BOX_FIELDS] for b in r["boxes"]]
+    return rows
 
-def _to_parquet(path:Path, rows:list[dict]):
+def _to_parquet(path:Path, rows:list[dict], task:str="classify"):
     import pyarrow as pa, pyarrow.parquet as pq
-    schema = pa.schema([("path", pa.string()), ("label", pa.string()), ("score", pa.float64()),
-                        ("topk", pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64())]))),
-                        ("error", pa.string())])
+    if task == "detect":
+        box = pa.struct([(k, pa.string() if k == "label" else pa.float64()) for k in BOX_FIELDS])
+        schema = pa.schema([("path", pa.string()), ("boxes", pa.list_(box)), ("n_boxes", pa.int64()), ("error", pa.string())])
+        rows = [{**r, "boxes": None if r["boxes"] is None else [dict(zip(BOX_FIELDS, b)) for b in r["boxes"]]} for r in rows]
+    else:
+        schema = pa.schema([("path", pa.string()), ("label", pa.string()), ("score", pa.float64()),
+                            ("topk", pa.list_(pa.struct([("label", pa.string()), ("score", pa.float64())]))),
+                            ("error", pa.string())])
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp); os.replace(tmp, path)
 
