@@ -331,13 +331,20 @@ def _mask_for(path):
     except CorruptImage: return None
 
 # %% ../../nbs/01b_synth_composite.ipynb #d778db8c
+def _coco_photos(coco_dir, shots=None, seed=0):
+    "`(names, records)` of a COCO folder; with `shots`, only the photos `draw_photos` draws (the ones `coco_shots` would copy)."
+    from remyx_nb.detect.data import read_coco, draw_photos
+    names, recs = read_coco(coco_dir)
+    if shots: keep = set(draw_photos(names, recs, shots, seed)); recs = [r for r in recs if r.group in keep]
+    return names, recs
+
 def box_cutouts(coco_dir:str|Path, # a detection folder: `annotations.coco.json` + images
                 labels:list, # classes that need cut-outs
                 min_side:int=16, # boxes smaller than this (pixels, either side) are skipped: too blurry to paste
-                margin:float=0.06): # crop this much around the box, so GrabCut's rectangle is the box
+                margin:float=0.06, # crop this much around the box, so GrabCut's rectangle is the box
+                shots:int|None=None, seed:int=0): # only the photos `detect.data.draw_photos` draws (None: all)
     "`{label: [(source, rgba sprite, how, size)]}`: `size` is the object's longer side as a share of its photo's longer side."
-    from remyx_nb.detect.data import read_coco
-    names, recs = read_coco(coco_dir); out = {lab: [] for lab in labels}
+    names, recs = _coco_photos(coco_dir, shots, seed); out = {lab: [] for lab in labels}
     for r in recs:
         im = None
         for b, l in zip(r.boxes, r.labels):
@@ -354,10 +361,10 @@ def box_cutouts(coco_dir:str|Path, # a detection folder: `annotations.coco.json`
     return out
 
 def scene_photos(coco_dir:str|Path, # a detection folder
-                 labels:list): # the spec's object classes, in output order
-    "`[(path, boxes K×4 x0 y0 x1 y1 relative to the photo's size, label names)]` of every photo in the folder."
-    from remyx_nb.detect.data import read_coco
-    names, recs = read_coco(coco_dir)
+                 labels:list, # the spec's object classes, in output order
+                 shots:int|None=None, seed:int=0): # as for `box_cutouts`
+    "`[(path, boxes K×4 x0 y0 x1 y1 relative to the photo's size, label names)]` of every photo in the folder (or of the drawn ones)."
+    names, recs = _coco_photos(coco_dir, shots, seed)
     return [(str(r.path), r.boxes/np.float32([r.width, r.height, r.width, r.height]), [names[int(l)] for l in r.labels]) for r in recs]
 
 # %% ../../nbs/01b_synth_composite.ipynb #9564c670
@@ -389,8 +396,8 @@ class CompositeGenerator(Generator):
         self.cutouts, self.scenes = {}, []
         coco = self.seed_images is not None and (Path(self.seed_images)/"annotations.coco.json").is_file()
         if coco and objs:  # cut the boxes out; the photos themselves become scenes unless --backgrounds says otherwise
-            self.cutouts = box_cutouts(self.seed_images, objs)
-            if self.backgrounds is None: self.scenes = scene_photos(self.seed_images, objs)
+            self.cutouts = box_cutouts(self.seed_images, objs, shots=self.shots, seed=self.seed)
+            if self.backgrounds is None: self.scenes = scene_photos(self.seed_images, objs, self.shots, self.seed)
         for lab, files in (seed_photos(self.seed_images, objs, self.shots, self.seed) if objs and not coco else {}).items():
             cuts = []
             for f in files:
