@@ -189,10 +189,11 @@ def train_detector(data_dirs:list, # folders with annotations.coco.json (synthet
         m["val"] = coco_eval(gts, preds, data.names); times["val_s"] = round(time.time() - t, 1)
         say(f"validation mAP@0.5 {m['val']['map50']:.3f}, mAP@[.5:.95] {m['val']['map']:.3f} on {len(data.val_idx)} images")
     deploy = deployment_threshold(m.get("val"), len(data.val_idx)); m["deploy"] = deploy
-    ref = None  # what `monitor` compares a camera's images with: the best box score of each held-out photo
-    if len(data.val_idx) >= 10:
+    ref = None  # what `monitor` compares a camera's images with: the best box score of each held-out REAL photo (not composites)
+    real_val = [j for j, i in enumerate(data.val_idx) if data.sources[data.src[i]].kind == "real"]
+    if len(real_val) >= 10:
         from remyx_nb.reference import score_reference
-        ref = score_reference(data.names, [float(p["scores"].max(initial=0.0)) for p in preds], source=f"{len(data.val_idx)} held-out training photos")
+        ref = score_reference(data.names, [float(preds[j]["scores"].max(initial=0.0)) for j in real_val], source=f"{len(real_val)} held-out real photos")
     if "deploy_thresh" in deploy: say(f"deployment threshold {deploy['deploy_thresh']:.2f}: {deploy['deploy_thresh_why']}")
     times["total_s"] = round(time.time() - t0, 1); m["times"] = times
     with output_folder(out):
