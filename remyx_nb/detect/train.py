@@ -123,14 +123,21 @@ def _labels_json(lit, data, r:DetRecipe, deploy:dict|None=None):
                        "score": "sqrt(sigmoid(class) · sigmoid(centre-ness)); then per-class NMS (remyx_nb.detect.model.decode)"},
             "framing_note": "the whole frame resized to image_size × image_size (no crop, no padding); boxes scale back per axis"}
 
+def _val_kind(val):
+    "What the held-out images are, when they are not all real photos: the validation mAP is not real accuracy then."
+    n, r = val["n_images"], val.get("n_real", val["n_images"])
+    return "" if r == n else f" ({n - r} made, {r} real: a check of training, not of real accuracy; evaluate on real photos)"
+
 def deployment_threshold(val:dict|None, # `coco_eval` of the held-out photos (None: there were none)
                          n_val:int): # how many photos were held out
     "The labels.json fields of the score a camera keeps boxes at: the best-F1 point of the held-out photos, else none (the default applies)."
     op = (val or {}).get("best_f1")
     if not op or op["f1"] <= 0:
         return {"deploy_thresh_why": "no held-out photo with a matched box: the default threshold applies (train with --val-frac > 0)"}
+    made = n_val - val.get("n_real", n_val)
     return {"deploy_thresh": round(op["thresh"], 4),
-            "deploy_thresh_why": (f"best F1 on {n_val} held-out photos: F1 {op['f1']:.3f}, precision {op['precision']:.3f}, "
+            "deploy_thresh_why": (f"best F1 on {n_val} held-out " + (f"images ({made} of them made, not photos)" if made else "photos") +
+                                  f": F1 {op['f1']:.3f}, precision {op['precision']:.3f}, "
                                   f"recall {op['recall']:.3f} at IoU 0.5")}
 
 def train_detector(data_dirs:list, # folders with annotations.coco.json (synthetic and/or real), or `data.Source`s
@@ -187,7 +194,8 @@ def train_detector(data_dirs:list, # folders with annotations.coco.json (synthet
         preds = predict_frames(lit.net, _labels_json(lit, data, r), [data.frames[i][0] for i in data.val_idx])
         gts = [(data.frames[i][1], data.frames[i][2]) for i in data.val_idx]
         m["val"] = coco_eval(gts, preds, data.names); times["val_s"] = round(time.time() - t, 1)
-        say(f"validation mAP@0.5 {m['val']['map50']:.3f}, mAP@[.5:.95] {m['val']['map']:.3f} on {len(data.val_idx)} images")
+        m["val"]["n_real"] = int(sum(data.sources[data.src[i]].kind == "real" for i in data.val_idx))
+        say(f"validation mAP@0.5 {m['val']['map50']:.3f}, mAP@[.5:.95] {m['val']['map']:.3f} on {len(data.val_idx)} images{_val_kind(m['val'])}")
     deploy = deployment_threshold(m.get("val"), len(data.val_idx)); m["deploy"] = deploy
     ref = None  # what `monitor` compares a camera's images with: the best box score of each held-out REAL photo (not composites)
     real_val = [j for j, i in enumerate(data.val_idx) if data.sources[data.src[i]].kind == "real"]
@@ -215,7 +223,7 @@ def run_cli(a): # the namespace `remyx-nb train` parsed
     m = train_detector(a.data_dirs, a.out, r, budget=a.time_budget, seed=a.seed, val_frac=val,
                        sample_weights=a.sample_weights, loss_weights=a.loss_weights, accelerator=a.accelerator, devices=devices,
                        precision=a.precision, backbone=a.backbone, progress=not a.quiet)
-    v = f", validation mAP@0.5 {m['val']['map50']:.3f}" if "val" in m else ""
+    v = f", validation mAP@0.5 {m['val']['map50']:.3f}{_val_kind(m['val'])}" if "val" in m else ""
     print(f"wrote {a.out} (model.ckpt, labels.json, metrics.json): detector for {', '.join(m['data']['classes'])}, "
           f"{m['data']['n_train']} training images, {m['n_views']} views{v}, {m['times']['total_s']:.0f} s. "
           f"Next: remyx-nb evaluate {a.out} REAL_TEST_DIR -o EVAL_DIR")
