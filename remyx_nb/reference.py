@@ -70,6 +70,11 @@ class Reference:
         except (OSError, KeyError, ValueError) as e:
             raise RemyxError(f"{path} is not a reference file written by remyx-nb ({type(e).__name__}).") from None
 
+def _conf_edges(c, bins):
+    "PSI bin edges: quantiles of the validation confidences, opened to [0, 1]."
+    edges = np.unique(np.quantile(c, np.linspace(0, 1, bins + 1))); edges[0], edges[-1] = 0.0, 1.0 + 1e-6
+    return edges
+
 def reference_stats(labels:list, # class names, in output order
                     logits:np.ndarray, # N×C scores of the validation images (log-probabilities will do)
                     features:np.ndarray|None=None, # N×D penultimate features of the same images
@@ -78,8 +83,7 @@ def reference_stats(labels:list, # class names, in output order
                     source:str=""): # where the images came from, for the report
     "A `Reference` from what a model says about its validation images."
     if len(logits) < 2*k: raise RemyxError(f"The reference needs at least {2*k} readable images; {len(logits)} found in {source or 'the list'}.")
-    c = confidence(logits)
-    edges = np.unique(np.quantile(c, np.linspace(0, 1, bins + 1))); edges[0], edges[-1] = 0.0, 1.0 + 1e-6
+    c = confidence(logits); edges = _conf_edges(c, bins)
     feats = ood = None
     if features is not None:
         feats = unit_rows(features)
@@ -92,5 +96,4 @@ def score_reference(labels:list, # class names
     "A `Reference` from confidences alone (a detector): no features, so no out-of-distribution distance."
     if len(conf) < 10: raise RemyxError(f"The reference needs at least 10 readable images; {len(conf)} found in {source or 'the list'}.")
     c = np.asarray(conf, np.float32)
-    edges = np.unique(np.quantile(c, np.linspace(0, 1, bins + 1))); edges[0], edges[-1] = 0.0, 1.0 + 1e-6
-    return Reference(list(labels), c, edges, None, float(np.quantile(c, quantile)), None, 5, quantile, source)
+    return Reference(list(labels), c, _conf_edges(c, bins), None, float(np.quantile(c, quantile)), None, 5, quantile, source)

@@ -188,17 +188,17 @@ def train_detector(data_dirs:list, # folders with annotations.coco.json (synthet
          "passes": round(int(trainer.global_step)*r.batch_size/max(int(n_views), 1), 2),
          "train_loss": float(hist.get("train_loss", float("nan"))), "data": data.summary(), "device": "gpu" if gpu else "cpu", "cached": cache,
          "precision": precision}
+    real_val = [j for j, i in enumerate(data.val_idx) if data.sources[data.src[i]].kind == "real"]  # held-out photos, not composites
     if len(data.val_idx):
         from remyx_nb.detect.evaluate import predict_frames, coco_eval
         t = time.time()
         preds = predict_frames(lit.net, _labels_json(lit, data, r), [data.frames[i][0] for i in data.val_idx])
         gts = [(data.frames[i][1], data.frames[i][2]) for i in data.val_idx]
         m["val"] = coco_eval(gts, preds, data.names); times["val_s"] = round(time.time() - t, 1)
-        m["val"]["n_real"] = int(sum(data.sources[data.src[i]].kind == "real" for i in data.val_idx))
+        m["val"]["n_real"] = len(real_val)
         say(f"validation mAP@0.5 {m['val']['map50']:.3f}, mAP@[.5:.95] {m['val']['map']:.3f} on {len(data.val_idx)} images{_val_kind(m['val'])}")
     deploy = deployment_threshold(m.get("val"), len(data.val_idx)); m["deploy"] = deploy
     ref = None  # what `monitor` compares a camera's images with: the best box score of each held-out REAL photo (not composites)
-    real_val = [j for j, i in enumerate(data.val_idx) if data.sources[data.src[i]].kind == "real"]
     if len(real_val) >= 10:
         from remyx_nb.reference import score_reference
         ref = score_reference(data.names, [float(preds[j]["scores"].max(initial=0.0)) for j in real_val], source=f"{len(real_val)} held-out real photos")
