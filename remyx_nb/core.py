@@ -10,6 +10,9 @@ import json, math, os, shutil, tempfile, warnings, datetime as _dt
 from contextlib import contextmanager
 from pathlib import Path
 
+# Everything runs offline: albumentations asks PyPI for its latest version on import unless told not to.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
 # %% auto #0
 __all__ = ['IMG_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'FRAMINGS', 'RemyxError', 'atomic_write_text', 'current_umask',
            'atomic_write_json', 'strict_json', 'read_json', 'list_images', 'image_folder', 'draw_shots',

@@ -56,3 +56,32 @@ def test_old_public_names_still_import():
     from remyx_nb.deploy import Predictor, predict_paths
     from remyx_nb.experiments import run_arm, run_notebook
     assert callable(generate) and callable(compile_model) and callable(run_arm) and GENERATORS
+
+_NO_NETWORK = r'''
+import socket, sys, importlib, pkgutil
+tried = []
+def refuse(*a, **k): tried.append(repr(a[1:] or a)[:80]); raise OSError("offline")
+socket.getaddrinfo = refuse; socket.socket.connect = refuse; socket.create_connection = refuse
+first = sys.argv[1]
+if first != "remyx_nb": importlib.import_module(first)
+import remyx_nb
+for m in pkgutil.walk_packages(remyx_nb.__path__, "remyx_nb."):
+    if m.name != "remyx_nb._modidx": importlib.import_module(m.name)
+import albumentations
+print("TRIED", len(tried), tried[:3])
+'''
+
+def test_importing_the_library_opens_no_connection():
+    "Everything runs offline: no module (nor albumentations, which asks PyPI for updates on import) reaches the network."
+    import os, subprocess, sys
+    env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
+    run = lambda first: subprocess.run([sys.executable, "-c", _NO_NETWORK, first], env=env, capture_output=True, text=True,
+                                       cwd=ROOT, timeout=300)
+    # the library's detection data module imports albumentations at its top: it must keep it offline
+    for first in ("remyx_nb.detect.data", "remyx_nb"):
+        r = run(first)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert "TRIED 0 " in r.stdout, f"importing {first} tried the network: {r.stdout.strip()}"
+    # the guard itself works: albumentations imported on its own does try
+    r = run("albumentations")
+    assert "TRIED 0 " not in r.stdout and "TRIED" in r.stdout, r.stdout + r.stderr[-500:]

@@ -10,8 +10,8 @@ import json, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, cv2
+from ..core import RemyxError, IMAGENET_MEAN, atomic_write_json  # first: it keeps albumentations offline
 import albumentations as A
-from ..core import RemyxError, IMAGENET_MEAN, atomic_write_json
 from ..data import Source, make_sources
 
 # %% auto #0
