@@ -296,8 +296,9 @@ def choose_recipe(scores:dict, # {Recipe: (fold accuracies, fold log-losses)}, t
     return baseline, "baseline kept: " + (say(top) + f"; not {z_loss:g} SE better in log-loss and {z_acc:g} in accuracy" if z else "no other recipe")
 
 def _corrected_se(d, k):
-    "Nadeau & Bengio's corrected standard error of the mean of repeated k-fold differences (folds overlap)."
-    return float(np.sqrt(np.var(d, ddof=1)*(1/len(d) + 1/(k - 1)))) if len(d) > 1 and k > 1 else float("inf")
+    "Nadeau & Bengio's corrected standard error of the mean of repeated k-fold differences (folds overlap); `k=None`: one held-out set, the plain paired SE."
+    if len(d) < 2 or (k is not None and k < 2): return float("inf")
+    return float(np.sqrt(np.var(d, ddof=1)*(1/len(d) + (1/(k - 1) if k else 0))))
 
 # %% ../nbs/03_train.ipynb #a7c10f02
 @dataclass(frozen=True)
@@ -420,7 +421,7 @@ def cv_top(net:Classifier, # the model with the chosen recipe's head (its weight
         a, l = _fold_scores(top_logits(fold_net, A, T, vi, tune.start), y[vi], y[ti]); acc.append(a); ll.append(l)
     return np.array(acc), np.array(ll)
 
-def _paired_z(d, k): return float(np.clip(d.mean()/max(_corrected_se(d, k), 1e-12), -99, 99)) if len(d) > 1 else 0.0
+def _paired_z(d, k=None): return float(np.clip(d.mean()/max(_corrected_se(d, k), 1e-12), -99, 99)) if len(d) > 1 else 0.0
 
 def _top_cost(net, images, tune, n_rows):
     "Seconds the stage should take: one batch of the trunk and one training step timed here, scaled to every view and step."
@@ -482,6 +483,16 @@ def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, bu
     return rec
 
 # %% ../nbs/03_train.ipynb #b16c906b
+def _val_outputs(lit, dm, cuda:bool):
+    "Per held-out photo of `dm`'s validation split: 1.0 where the model is right, and its log-loss (stage 2's paired test)."
+    dev = torch.device("cuda" if cuda else "cpu"); lit.to(dev).eval(); ok, ll = [], []
+    with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cuda):
+        for batch in dm.val_dataloader():
+            x, yb, _ = lit.on_after_batch_transfer([t.to(dev) for t in batch])  # uint8 → normalised, as Lightning does
+            z = lit._logits(x).float()
+            ok.append((z.argmax(1) == yb).float().cpu()); ll.append(F.cross_entropy(z, yb, reduction="none").cpu())
+    return torch.cat(ok).numpy(), torch.cat(ll).numpy()
+
 def _trainer(out_dir, name, max_epochs, accelerator, devices, strategy, precision, callbacks=(), val=True, max_time=None):
     return pl.Trainer(max_epochs=max_epochs, accelerator=accelerator, devices=devices, strategy=strategy,
                       precision=precision, callbacks=list(callbacks), logger=CSVLogger(Path(out_dir)/"logs", name=name),
@@ -602,7 +613,8 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
             t = time.perf_counter(); tr_idx, va_idx = dm.train_idx, dm.val_idx
             sub = {k: v[tr_idx] for k, v in bank.items()}
             _set_head(lit, *fit_head(sub, recipe, y[tr_idx], w[tr_idx], len(dm.classes)))
-            s1 = _trainer(out, "head_val", 1, **kw).validate(lit, dm.val_dataloader(), verbose=False)[0]
+            head_ok, head_ll = _val_outputs(lit, dm, cuda)
+            s1 = {"val_loss": float(head_ll.mean()), "val_acc": float(head_ok.mean()), "n": len(head_ok)}
             stage1_state = {k: v.clone() for k, v in lit.net.state_dict().items()}
             set_trainable(lit.net.backbone, finetune_blocks)
             ckpt = ModelCheckpoint(dirpath=out/"logs"/"finetune_ckpt", monitor="val_loss", save_weights_only=True, filename="best")
@@ -610,10 +622,12 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
             ft.fit(lit, datamodule=dm)
             if ckpt.best_model_path:
                 lit.load_state_dict(torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)["state_dict"])
-                r2 = _trainer(out, "finetune_val", 1, **kw).validate(lit, dm.val_dataloader(), verbose=False)[0]
-                s2 = {"val_loss": r2["val_loss"], "val_acc": r2["val_acc"], "epochs": ft.current_epoch}
+                ft_ok, ft_ll = _val_outputs(lit, dm, cuda)
+                za, zl = _paired_z(ft_ok - head_ok), _paired_z(head_ll - ft_ll)  # the same held-out photos, paired
+                s2 = {"val_loss": float(ft_ll.mean()), "val_acc": float(ft_ok.mean()), "epochs": ft.current_epoch,
+                      "z_accuracy": round(za, 2), "z_log_loss": round(zl, 2), "z_needed": (top_tune or TopTune()).z}
                 Path(ckpt.best_model_path).unlink(missing_ok=True)
-            if s2 and (s2["val_acc"], -s2["val_loss"]) > (s1["val_acc"], -s1["val_loss"]): kept, trainer = "finetune", ft
+            if s2 and s2["z_accuracy"] >= s2["z_needed"] and s2["z_log_loss"] >= s2["z_needed"]: kept, trainer = "finetune", ft
             else:
                 lit.net.load_state_dict(stage1_state)
                 _set_head(lit, *fit_head(bank, recipe, y, w, len(dm.classes)))  # the head again, on every image
