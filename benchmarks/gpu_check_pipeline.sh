@@ -34,8 +34,10 @@ step() {  # step NAME TIMEOUT CMD...: runs, times and records the exit status
 
 step cls_train 150 $RX train $DATA/fp/train -o $W/cls ${CLS_ARGS:-}
 step cls_eval 60 $RX evaluate $W/cls $DATA/fp/test -o $W/cls_eval
+if [ -z "${SKIP_DET:-}" ]; then  # SKIP_DET=1: classifier and index only
 step det_train 200 $RX train $DATA/det/train -o $W/det --time-budget ${DET_BUDGET:-120}
 step det_eval 60 $RX evaluate $W/det $DATA/det/test -o $W/det_eval
+fi
 step lake_index 60 $RX index $DATA -o $W/idx
 step embed_bench 60 $PY - "$W/embed_bench.json" <<'EOF'
 import sys, time, json, numpy as np, torch
