@@ -15,9 +15,9 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 # %% auto #0
 __all__ = ['IMG_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'FRAMINGS', 'RemyxError', 'atomic_write_text', 'current_umask',
-           'atomic_write_json', 'strict_json', 'read_json', 'list_images', 'image_folder', 'draw_shots',
-           'output_folder', 'CorruptImage', 'load_rgb', 'eval_crop', 'frame_image', 'new_run_dir', 'save_metrics',
-           'run_dir']
+           'atomic_write_json', 'strict_json', 'read_json', 'list_images', 'class_images', 'image_folder', 'draw_shots',
+           'output_folder', 'CorruptImage', 'to_rgb', 'load_rgb', 'eval_crop', 'frame_image', 'new_run_dir',
+           'save_metrics', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #edb195e6
 class RemyxError(Exception):
@@ -75,22 +75,43 @@ def list_images(folder:str|Path, # folder to scan
     it = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(p for p in it if p.is_file() and p.suffix.lower() in IMG_EXTS and not p.name.startswith("."))
 
+def _skipped_dir(parent, name): # hidden, `_`-prefixed (e.g. `_rejected`) and review-queue folders hold no class images
+    return name.startswith((".", "_")) or os.path.exists(os.path.join(parent, name, "manifest.jsonl"))
+
+def class_images(folder:str|Path): # one class folder
+    "Sorted images of one class, its sub-folders included (as torchvision's `ImageFolder` reads them)."
+    out = []
+    for top, dirs, files in os.walk(folder, followlinks=True):
+        dirs[:] = [d for d in dirs if not _skipped_dir(top, d)]
+        out += [Path(top)/f for f in files if Path(f).suffix.lower() in IMG_EXTS and not f.startswith(".")
+                and os.path.isfile(os.path.join(top, f))]
+    return sorted(out)
+
+_SPLITS = ("train", "training", "test", "testing", "val", "valid", "validation")
+
+def _looks_like_splits(root:Path, classes:list):
+    "A parent of split folders (photos/{train,test}/<class>/): no folder holds images itself, each holds folders that do, named as splits or alike in every one."
+    subs = []
+    for c in classes:
+        if list_images(root/c): return False
+        s = {d.name for d in (root/c).iterdir() if d.is_dir() and not _skipped_dir(root/c, d.name) and list_images(d)}
+        if not s: return False
+        subs.append(s)
+    return all(c.lower() in _SPLITS for c in classes) or (len(subs[0]) >= 2 and all(s == subs[0] for s in subs))
+
 def image_folder(root:str|Path): # folder holding one sub-folder per class
-    "`(classes, [(path, class_index), ...])` for an image-folder dataset; raises `RemyxError` on a bad layout."
+    "`(classes, [(path, class_index), ...])` for an image-folder dataset (images in a class's sub-folders count); raises `RemyxError` on a bad layout."
     root = Path(root)
     if not root.is_dir(): raise RemyxError(f"Image folder {root} does not exist.")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "_"))
-                     and not (d/"manifest.jsonl").exists())  # a review queue (`monitor`, `harvest`) is not a class
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not _skipped_dir(root, d.name))  # a review queue (`monitor`, `harvest`) is not a class
     if not classes: raise RemyxError(f"{root} has no class sub-folders; expected {root}/<class>/<image>.jpg.")
+    if _looks_like_splits(root, classes):
+        hint = next((root/s for s in ("test", "val", "train") if s in classes), root/classes[0])
+        raise RemyxError(f"{root} holds split folders ({', '.join(classes)}), not class folders; did you mean {hint}?")
     items = []
     for i, c in enumerate(classes):
-        files = list_images(root/c)
-        if not files:
-            nested = [d for d in sorted((root/c).iterdir()) if d.is_dir() and list_images(d)]
-            if nested and all(not list_images(root/x) for x in classes):  # a parent of split folders, e.g. photos/{train,test}
-                hint = next((root/s for s in ("test", "val", "train") if s in classes), root/classes[0])
-                raise RemyxError(f"{root} holds split folders ({', '.join(classes)}), not class folders; did you mean {hint}?")
-            raise RemyxError(f"Class folder {root/c} has no images; add some or remove the folder.")
+        files = class_images(root/c)
+        if not files: raise RemyxError(f"Class folder {root/c} has no images; add some or remove the folder.")
         items += [(p, i) for p in files]
     return classes, items
 
@@ -127,6 +148,17 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class CorruptImage(RemyxError):
     "An image file that cannot be decoded."
 
+def to_rgb(im): # a PIL image in any mode
+    "`im` as RGB; 16- and 32-bit greyscale is scaled to 8 bits (PIL's own conversion clips it to white)."
+    if im.mode == "RGB": return im
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        import numpy as np
+        from PIL import Image
+        a = np.asarray(im, dtype=np.float32)
+        if im.mode.startswith("I;16") or a.max() > 255: a = a/257  # the 16-bit range onto 0–255
+        im = Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8))
+    return im.convert("RGB")
+
 def load_rgb(path:str|Path): # image file
     "Decode `path` to an RGB PIL image (EXIF rotation applied); raises `CorruptImage`."
     from PIL import Image, ImageOps
@@ -135,7 +167,7 @@ def load_rgb(path:str|Path): # image file
     try:
         with Image.open(path) as im:
             im.load()
-            return ImageOps.exif_transpose(im).convert("RGB")
+            return to_rgb(ImageOps.exif_transpose(im))
     except Exception as e:
         raise CorruptImage(f"Image {path} cannot be decoded ({type(e).__name__}).") from None
 

@@ -11,7 +11,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
-from ..core import RemyxError, CorruptImage, read_json, atomic_write_json, list_images, load_rgb, frame_image, IMG_EXTS
+from ..core import RemyxError, CorruptImage, read_json, atomic_write_json, list_images, load_rgb, to_rgb, frame_image, IMG_EXTS
 from tqdm import tqdm  # the text bar: tqdm.auto's widget bar warns in kernels without ipywidgets
 
 # %% auto #0
@@ -119,7 +119,7 @@ def decode_view(src, # image path (str/Path) or the file's bytes
             if draft and im.format == "JPEG": _draft(im, size, framing)
             im.load()
             img = ImageOps.exif_transpose(im) if im.getexif().get(0x0112, 1) != 1 else im  # 0x0112: EXIF orientation
-            if img.mode != "RGB": img = img.convert("RGB")
+            img = to_rgb(img)
             return frame_image(img, size, framing)
     except Exception as e:
         raise CorruptImage(f"Image {name} cannot be decoded ({type(e).__name__}).") from None

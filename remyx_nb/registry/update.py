@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse, json, re, time
 from pathlib import Path
 import numpy as np
-from ..core import RemyxError, atomic_write_json, image_folder, list_images, read_json
+from ..core import RemyxError, atomic_write_json, image_folder, class_images, read_json
 from ..spec import _find_concepts, _singular
 from . import Registry, split_target, lineage
 
@@ -96,7 +96,7 @@ def judge(live_dir:str|Path, cand_dir:str|Path, # two compiled folders
 
 # %% ../../nbs/11a_update.ipynb #81de1761
 def _has_class(dirs, name):
-    return any((Path(d)/name).is_dir() and list_images(Path(d)/name) for d in dirs)
+    return any((Path(d)/name).is_dir() and class_images(Path(d)/name) for d in dirs)
 
 def update(target:str, # `REGISTRY:context`
            incident:str, # what went wrong, in plain words

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np, cv2
 from PIL import Image
-from ..core import RemyxError, CorruptImage, list_images, image_folder, draw_shots
+from ..core import RemyxError, CorruptImage, list_images, class_images, to_rgb, image_folder, draw_shots
 from .base import Generator, Sample
 
 # %% auto #0
@@ -28,7 +28,7 @@ def load_image(path:str|Path): # image file
             if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
                 a = np.asarray(im.convert("RGBA"))
                 if a[..., 3].min() < 255: return np.ascontiguousarray(a)
-            return np.asarray(im.convert("RGB"))
+            return np.asarray(to_rgb(im))
     except Exception as e:
         raise CorruptImage(f"Image {path} cannot be decoded ({type(e).__name__}).") from None
 
@@ -317,7 +317,7 @@ def seed_photos(seed_dir:str|Path, # folder with a sub-folder per class
         for j in draw_shots([i for _, i in items], shots, seed): drawn.setdefault(classes[items[j][1]], []).append(items[j][0])
     out = {}
     for lab in labels:
-        files = (drawn.get(lab, []) if drawn is not None else list_images(seed_dir/lab) if (seed_dir/lab).is_dir() else [])
+        files = (drawn.get(lab, []) if drawn is not None else class_images(seed_dir/lab) if (seed_dir/lab).is_dir() else [])
         if not files:
             if lab in optional: continue
             raise RemyxError(f"{seed_dir/lab} has no photos; add a few photos of {lab!r} there (or remove the class from the spec).")
