@@ -14,10 +14,10 @@ from pathlib import Path
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'FRAMINGS', 'RemyxError', 'atomic_write_text', 'current_umask',
-           'atomic_write_json', 'strict_json', 'read_json', 'list_images', 'class_images', 'image_folder', 'draw_shots',
-           'output_folder', 'CorruptImage', 'to_rgb', 'load_rgb', 'eval_crop', 'frame_image', 'new_run_dir',
-           'save_metrics', 'run_dir']
+__all__ = ['IMG_EXTS', 'COCO_FILES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'FRAMINGS', 'RemyxError', 'atomic_write_text',
+           'current_umask', 'atomic_write_json', 'strict_json', 'read_json', 'list_images', 'class_images', 'coco_file',
+           'image_folder', 'draw_shots', 'output_folder', 'CorruptImage', 'to_rgb', 'load_rgb', 'eval_crop',
+           'frame_image', 'new_run_dir', 'save_metrics', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #edb195e6
 class RemyxError(Exception):
@@ -98,6 +98,12 @@ def _looks_like_splits(root:Path, classes:list):
         if not s: return False
         subs.append(s)
     return all(c.lower() in _SPLITS for c in classes) or (len(subs[0]) >= 2 and all(s == subs[0] for s in subs))
+
+COCO_FILES = ("annotations.coco.json", "_annotations.coco.json")  # the name this project writes; Roboflow's export name
+
+def coco_file(folder:str|Path): # a detection folder
+    "The folder's COCO annotation file (`annotations.coco.json`, or Roboflow's `_annotations.coco.json`), or None."
+    return next((Path(folder)/n for n in COCO_FILES if (Path(folder)/n).is_file()), None)
 
 def image_folder(root:str|Path): # folder holding one sub-folder per class
     "`(classes, [(path, class_index), ...])` for an image-folder dataset (images in a class's sub-folders count); raises `RemyxError` on a bad layout."

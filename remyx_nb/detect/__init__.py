@@ -7,7 +7,7 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/detect.html.md"""
 # %% ../../nbs/10_detect.ipynb #8c00a2e8
 from __future__ import annotations
 from pathlib import Path
-from ..core import RemyxError, IMG_EXTS
+from ..core import RemyxError, IMG_EXTS, coco_file
 
 # %% auto #0
 __all__ = ['infer_task']
@@ -24,4 +24,4 @@ def infer_task(data_dirs:list, # the training folders
     if task not in ("auto", "classify", "detect"): raise RemyxError(f"Unknown task {task!r}; choose auto, classify or detect.")
     if task != "auto": return task
     dirs = [Path(getattr(d, "path", d)) for d in data_dirs]
-    return "detect" if any((d/"annotations.coco.json").is_file() and not _class_layout(d) for d in dirs) else "classify"
+    return "detect" if any(coco_file(d) and not _class_layout(d) for d in dirs) else "classify"

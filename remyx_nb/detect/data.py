@@ -10,7 +10,7 @@ import json, os, re
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, cv2
-from ..core import RemyxError, IMAGENET_MEAN, atomic_write_json  # first: it keeps albumentations offline
+from ..core import RemyxError, IMAGENET_MEAN, atomic_write_json, coco_file  # first: it keeps albumentations offline
 import albumentations as A
 from ..data import Source, make_sources
 
@@ -31,7 +31,7 @@ class DetRecord:
     labels: np.ndarray # `N` int64, index into the category names
     group: str = "" # the photo it comes from (augmented versions and renders of one photo share it)
 
-def is_detection_folder(path:str|Path): return (Path(path)/ANNOTATIONS).is_file()
+def is_detection_folder(path:str|Path): return coco_file(path) is not None
 
 def _group(path:Path, made_from:dict):
     "Roboflow names augmented versions `<source>_<6 hex>.jpg` or `<source>.rf.<hash>.jpg`: the source is the group."
@@ -48,26 +48,48 @@ def _made_from(folder:Path):
             if r.get("source") and r.get("file_name"): out[str(folder/r["file_name"])] = str(Path(r["source"]).with_suffix(""))
     return out
 
-def read_coco(folder:str|Path): # a folder holding `annotations.coco.json` and its images
+def _box(a:dict):
+    "An annotation's `[x, y, w, h]`: its bbox, else the extent of its polygon segmentation, else None."
+    if a.get("bbox") is not None and len(a["bbox"]) == 4: return a["bbox"]
+    seg = a.get("segmentation")
+    if isinstance(seg, list) and seg and all(isinstance(s, list) and len(s) >= 6 for s in seg):
+        xy = np.concatenate([np.asarray(s, np.float32).reshape(-1, 2) for s in seg])
+        (x0, y0), (x1, y1) = xy.min(0), xy.max(0); return [x0, y0, x1 - x0, y1 - y0]
+    return None
+
+def _image_size(p:Path):
+    from PIL import Image
+    with Image.open(p) as im: return im.size
+
+def _object_categories(cats:list, anns:list):
+    "Categories minus Roboflow's dataset-level one: unused by every box and named as the others' supercategory."
+    used, supers = {a.get("category_id") for a in anns}, {c.get("supercategory") for c in cats}
+    return [c for c in cats if c["id"] in used or c["name"] not in supers or len(cats) == 1]
+
+def read_coco(folder:str|Path): # a folder holding `annotations.coco.json` (or Roboflow's `_annotations.coco.json`) and its images
     "`(category names, records)`: one `DetRecord` per listed image that exists; boxes clipped to the image, empty ones dropped."
-    folder = Path(folder); f = folder/ANNOTATIONS
+    folder = Path(folder); f = coco_file(folder) or folder/ANNOTATIONS
     if not folder.is_dir(): raise RemyxError(f"Data folder {folder} does not exist.")
     if not f.is_file(): raise RemyxError(f"{folder} has no {ANNOTATIONS}; a detection folder needs COCO boxes (remyx-nb generate --generator composite writes them).")
     try: d = json.loads(f.read_text(encoding="utf-8")); cats, imgs = d["categories"], d["images"]
     except (ValueError, KeyError, TypeError) as e: raise RemyxError(f"{f} is not COCO detection json ({type(e).__name__}: {e}); it needs images, annotations and categories.") from None
     if not cats: raise RemyxError(f"{f} lists no categories; name the object classes its boxes belong to.")
-    cats = sorted(cats, key=lambda c: c["id"]); names = [str(c["name"]) for c in cats]; cidx = {c["id"]: i for i, c in enumerate(cats)}
+    cats = sorted(_object_categories(cats, d.get("annotations") or []), key=lambda c: c["id"]); names = [str(c["name"]) for c in cats]; cidx = {c["id"]: i for i, c in enumerate(cats)}
     by_img = {}
     for a in d.get("annotations") or []:
         if a.get("iscrowd"): continue
         if a["category_id"] not in cidx: raise RemyxError(f"{f}: annotation {a.get('id')} has category {a['category_id']}, which is not among its categories.")
-        by_img.setdefault(a["image_id"], []).append(a)
+        if _box(a) is not None: by_img.setdefault(a["image_id"], []).append(a)
     made, recs = _made_from(folder), []
     for im in imgs:
         p = folder/im["file_name"]
         if not p.is_file(): continue
-        W, H = int(im["width"]), int(im["height"]); anns = by_img.get(im["id"], [])
-        b = np.array([a["bbox"] for a in anns], np.float32).reshape(-1, 4); b[:, 2:] += b[:, :2]
+        if im.get("width") and im.get("height"): W, H = int(im["width"]), int(im["height"])
+        else:  # some exporters leave the size out
+            try: W, H = _image_size(p)
+            except OSError: continue
+        anns = by_img.get(im["id"], [])
+        b = np.array([_box(a) for a in anns], np.float32).reshape(-1, 4); b[:, 2:] += b[:, :2]
         b[:, 0::2] = b[:, 0::2].clip(0, W); b[:, 1::2] = b[:, 1::2].clip(0, H)
         keep = (b[:, 2] - b[:, 0] >= 1) & (b[:, 3] - b[:, 1] >= 1)
         recs.append(DetRecord(p, W, H, b[keep], np.array([cidx[a["category_id"]] for a in anns], np.int64)[keep], _group(p, made)))
@@ -138,7 +160,7 @@ def coco_shots(folder:str|Path, # a detection folder
     if out.exists() and any(out.iterdir()): raise RemyxError(f"{out} is not empty; choose a new folder for the subset.")
     names, recs = read_coco(folder); keep = set(draw_photos(names, recs, shots, seed))
     files = {str(r.path.relative_to(folder)) for r in recs if r.group in keep}
-    d = json.loads((folder/ANNOTATIONS).read_text(encoding="utf-8"))
+    d = json.loads(coco_file(folder).read_text(encoding="utf-8"))
     imgs = [im for im in d["images"] if im["file_name"] in files]; ids = {im["id"] for im in imgs}
     sub = dict(d, images=imgs, annotations=[a for a in d.get("annotations") or [] if a["image_id"] in ids])
     for im in imgs:

@@ -153,7 +153,7 @@ def evaluate_detector(model_dir:str|Path, # folder written by `train_detector`
     from remyx_nb.compile.blob import deploy_threshold
     m = {**coco_eval([(r.boxes, r.labels) for r in recs], preds, info["labels"], at=deploy_threshold(info)),
          "model_dir": str(model_dir), "real_dir": str(real_dir), "task": "detect", "seconds": round(time.time() - t, 1),
-         "deploy_thresh_source": "labels.json (chosen by train)" if info.get("deploy_thresh") else "the default (train chose none)"}
+         "deploy_thresh_source": "labels.json (chosen by train)" if info.get("deploy_thresh") else "the default: train chose none"}
     rows = [{"path": str(r.path), "boxes": p["boxes"].round(1).tolist(), "scores": p["scores"].round(4).tolist(),
              "labels": [info["labels"][k] for k in p["labels"]]} for r, p in zip(recs, preds)]
     with output_folder(out):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 import numpy as np, cv2
 from PIL import Image
-from ..core import RemyxError, CorruptImage, list_images, class_images, to_rgb, image_folder, draw_shots
+from ..core import RemyxError, CorruptImage, list_images, class_images, to_rgb, coco_file, image_folder, draw_shots
 from .base import Generator, Sample
 
 # %% auto #0
@@ -394,7 +394,7 @@ class CompositeGenerator(Generator):
         if objs and self.seed_images is None:
             raise RemyxError("The composite generator needs photos of the objects; pass --seed-images DIR with a sub-folder per class (or a COCO folder).")
         self.cutouts, self.scenes = {}, []
-        coco = self.seed_images is not None and (Path(self.seed_images)/"annotations.coco.json").is_file()
+        coco = self.seed_images is not None and coco_file(self.seed_images) is not None
         if coco and objs:  # cut the boxes out; the photos themselves become scenes unless --backgrounds says otherwise
             self.cutouts = box_cutouts(self.seed_images, objs, shots=self.shots, seed=self.seed)
             if self.backgrounds is None: self.scenes = scene_photos(self.seed_images, objs, self.shots, self.seed)
