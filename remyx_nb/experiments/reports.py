@@ -21,12 +21,12 @@ from ..evaluate import evaluate, mcnemar
 from .runner import run_notebook
 
 # %% auto #0
-__all__ = ['DEMO_REQUEST', 'DEMO_CONCEPTS', 'HELD_OUT_SEED', 'NEEDS_PHOTOS', 'USES_PHOTOS', 'task_spec', 'real_splits',
-           'beside_checkout', 'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm', 'count_arms',
-           'ArmProgress', 'linear_probe', 'summarise', 'report_words', 'plot_accuracy_vs_shots', 'correctness',
-           'paired_test', 'paired_difference', 'gain_verdict', 'synthetic_gain', 'arm_gain', 'best_row', 'show_table',
-           'parameters_table', 'parity_table', 'benchmark_table', 'plain_summary', 'experiment_notebook', 'demo_params',
-           'cli_demo']
+__all__ = ['DEMO_REQUEST', 'DEMO_CONCEPTS', 'HELD_OUT_SEED', 'NEEDS_PHOTOS', 'USES_PHOTOS', 'TEST_SPLITS', 'task_spec',
+           'real_splits', 'beside_checkout', 'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm',
+           'count_arms', 'ArmProgress', 'linear_probe', 'summarise', 'report_words', 'plot_accuracy_vs_shots',
+           'correctness', 'paired_test', 'paired_difference', 'gain_verdict', 'synthetic_gain', 'arm_gain', 'best_row',
+           'show_table', 'parameters_table', 'parity_table', 'benchmark_table', 'plain_summary', 'experiment_notebook',
+           'find_splits', 'demo_params', 'cli_demo']
 
 # %% ../../nbs/08b_reports.ipynb #b5e504be
 DEMO_REQUEST = "Our warehouse robot must tell ladders, boxes, pallets and traffic cones from an empty floor, on an OAK-D"
@@ -349,16 +349,29 @@ def experiment_notebook(name:str="synthetic_to_real"): # notebook in `nbs/experi
     if not p.is_file(): raise RemyxError(f"{p} is not here; `remyx-nb demo` runs from a clone of the remyx_nb repository.")
     return p
 
+TEST_SPLITS = ("test", "val", "valid", "validation")  # the first one present is where the demo evaluates
+
+def find_splits(real_dir:str|Path): # a folder of split folders
+    "`(train_split, test_split)` under `real_dir`: train/ (or training/), and test/, else val/, valid/ or validation/."
+    d = Path(real_dir)
+    tr = next((s for s in ("train", "training") if (d/s).is_dir()), None)
+    te = next((s for s in TEST_SPLITS if (d/s).is_dir()), None)
+    if tr and te: return tr, te
+    raise RemyxError(f"--real-dir {real_dir} has no {'train/' if not tr else 'test/ (or val/)'} folder; give a folder with "
+                     "train/<class>/ and test/<class>/ photos (the test photos are never trained on).")
+
 def demo_params(real_dir:str|None=None, generator:str|None=None, images_per_class:int=100, shots:str="0,5,20",
                 seeds:str="0", blob:bool=True,
                 lake:str|None=None): # unlabelled images for a "real + lake" arm, or "train" (the training photos, labels unused)
     "Parameters of the demo run of `synthetic_to_real`."
     if real_dir and not Path(real_dir).is_dir(): raise RemyxError(f"--real-dir {real_dir} does not exist; give a folder with train/ and test/ class folders.")
     if lake and lake != "train" and not Path(lake).is_dir(): raise RemyxError(f"--lake {lake} is not a folder; give a folder of unlabelled images, or `train`.")
+    train_split, test_split = find_splits(real_dir) if real_dir else ("train", "test")
     gen = generator or ("augment+composite" if real_dir else "procedural")
     parse_generators(gen)
     ks = [s.strip() if s.strip() == "all" else int(s) for s in str(shots).split(",") if s.strip()]
-    return dict(generator=gen, real_dir=str(Path(real_dir).resolve()) if real_dir else "", images_per_class=int(images_per_class),
+    return dict(generator=gen, real_dir=str(Path(real_dir).resolve()) if real_dir else "", train_split=train_split,
+                test_split=test_split, images_per_class=int(images_per_class),
                 shots=ks, seeds=[int(s) for s in str(seeds).split(",") if s.strip()],
                 compile_targets=["ir", "int8"] + (["blob", "archive"] if blob else []),
                 lake_dir="train" if lake == "train" else str(Path(lake).resolve()) if lake else "")
@@ -377,7 +390,7 @@ def cli_demo(p:argparse.ArgumentParser):
         nb = experiment_notebook()
         params = demo_params(a.real_dir, a.generator, a.images_per_class, a.shots, a.seeds, not a.no_blob, a.lake)
         out = new_run_dir(a.runs_dir, "demo")
-        src = f"your photos in {params['real_dir']}" if params["real_dir"] else "built-in procedural stand-ins (no photos needed)"
+        src = f"your photos in {params['real_dir']}/{params['test_split']}" if params["real_dir"] else "built-in procedural stand-ins (no photos needed)"
         arms = (("synthetic-only, " if 0 in params["shots"] else "") + "real-only, " + ("real + lake (harvested from an index of "
                 f"{'the training photos, labels unused' if params['lake_dir'] == 'train' else params['lake_dir']}), " if params["lake_dir"] else "")
                 + "and synthetic + real models (a linear probe beside each)")
