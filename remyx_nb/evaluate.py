@@ -152,10 +152,13 @@ def cli_evaluate(p:argparse.ArgumentParser):
             from remyx_nb.detect.evaluate import run_cli
             return run_cli(a)
         m = evaluate(a.model_dir, a.real_dir, a.out, seed=a.seed)
-        worst = min(m["per_class"].items(), key=lambda kv: kv[1].get("recall", 1)) if m.get("per_class") else None
+        seen = {c: v for c, v in (m.get("per_class") or {}).items() if v.get("support")}  # a class with no test photo has no recall
+        worst = min(seen.items(), key=lambda kv: kv[1].get("recall", 1)) if seen else None
+        absent = sorted(set(m.get("per_class") or {}) - set(seen))
         print(f"wrote {a.out} (metrics.json, predictions.jsonl, confusion.png): accuracy {m['accuracy']:.3f} "
               f"[95% CI {m['ci95'][0]:.3f}, {m['ci95'][1]:.3f}] on {m['n']} photos, macro-F1 {m['macro_f1']:.3f}"
-              + (f"; weakest class {worst[0]} (recall {worst[1]['recall']:.3f})" if worst else "") + ".")
+              + (f"; weakest class {worst[0]} (recall {worst[1]['recall']:.3f})" if worst else "")
+              + (f"; no test photos of {', '.join(absent)}" if absent else "") + ".")
         if a.compare:
             c = compare(a.model_dir, a.compare, a.real_dir, a.out)
             print(f"vs {a.compare}: {c['accuracy_a']:.3f} vs {c['accuracy_b']:.3f}; right only by this model {c['only_a']}, "
