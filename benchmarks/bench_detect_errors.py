@@ -1,0 +1,83 @@
+"""Where a detector's errors are, per class, on real COCO photos: how well its best box fits each true box, its box
+shape bias, and where its confident false positives sit (a diagnosis for the weak person class of forklift_detect).
+
+    python benchmarks/bench_detect_errors.py MODEL_DIR TEST_COCO [--json out.json]
+
+For each class:
+- per true box, the best IoU of any predicted box of that class (score ≥ the decoder's 0.05); the share with IoU ≥ 0.5;
+- for those best boxes (IoU > 0.1), the median predicted/true width and height and the centre offset (in box sizes);
+- the confident false positives (score above the median score of the class's boxes with IoU ≥ 0.5 to a true box),
+  counted by where they sit: on a true box of the class but IoU 0.1–0.5 (a part, or a badly fitted box); a second
+  box on an already-matched true box (a duplicate NMS kept); ≥ 70 % inside another class's true box; or elsewhere
+  (background).
+"""
+from __future__ import annotations
+import argparse, json, sys
+from pathlib import Path
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def iou(a, B):
+    x0, y0 = np.maximum(a[0], B[:, 0]), np.maximum(a[1], B[:, 1]); x1, y1 = np.minimum(a[2], B[:, 2]), np.minimum(a[3], B[:, 3])
+    i = np.clip(x1 - x0, 0, None)*np.clip(y1 - y0, 0, None)
+    return i/((a[2] - a[0])*(a[3] - a[1]) + (B[:, 2] - B[:, 0])*(B[:, 3] - B[:, 1]) - i)
+
+
+def inside(a, B):
+    "The largest share of box `a` that lies inside one of `B`."
+    if not len(B): return 0.0
+    x0, y0 = np.maximum(a[0], B[:, 0]), np.maximum(a[1], B[:, 1]); x1, y1 = np.minimum(a[2], B[:, 2]), np.minimum(a[3], B[:, 3])
+    return float((np.clip(x1 - x0, 0, None)*np.clip(y1 - y0, 0, None)).max()/max((a[2] - a[0])*(a[3] - a[1]), 1e-9))
+
+
+def diagnose(recs, preds, names):
+    rows = []
+    for c, n in enumerate(names):
+        best, shape, tp_scores = [], [], []
+        for r, p in zip(recs, preds):
+            m = p["labels"] == c; pb = p["boxes"][m]
+            for g in r.boxes[r.labels == c]:
+                u = iou(g, pb) if len(pb) else np.zeros(1); k = int(np.argmax(u)); best.append(float(u[k]))
+                if u[k] > 0.1:
+                    gw, gh, w, h = g[2] - g[0], g[3] - g[1], pb[k, 2] - pb[k, 0], pb[k, 3] - pb[k, 1]
+                    shape.append([w/gw, h/gh, ((pb[k, 0] + pb[k, 2]) - (g[0] + g[2]))/2/gw, ((pb[k, 1] + pb[k, 3]) - (g[1] + g[3]))/2/gh])
+            g = r.boxes[r.labels == c]
+            tp_scores += [s for b, s in zip(pb, p["scores"][m]) if len(g) and iou(b, g).max() >= 0.5]
+        thr = float(np.median(tp_scores)) if tp_scores else 1.0
+        fp = {"part_or_poor_fit": 0, "duplicate": 0, "inside_other_class": 0, "background": 0}
+        for r, p in zip(recs, preds):
+            g, go = r.boxes[r.labels == c], r.boxes[r.labels != c]; used = np.zeros(len(g), bool)
+            m = (p["labels"] == c) & (p["scores"] > thr)
+            for b in p["boxes"][m][np.argsort(-p["scores"][m], kind="stable")]:
+                u = iou(b, g) if len(g) else np.zeros(0)
+                if len(u) and u.max() >= 0.5:
+                    k = int(np.argmax(u)); fp["duplicate"] += int(used[k]); used[k] = True
+                elif len(u) and u.max() >= 0.1: fp["part_or_poor_fit"] += 1
+                elif inside(b, go) >= 0.7: fp["inside_other_class"] += 1
+                else: fp["background"] += 1
+        best, shape = np.array(best), np.array(shape).reshape(-1, 4)
+        rows.append({"class": n, "true_boxes": len(best), "best_iou_q25_q50_q75": np.percentile(best, [25, 50, 75]).round(3).tolist(),
+                     "share_iou_ge_0.5": round(float((best >= 0.5).mean()), 3),
+                     "width_ratio_median": round(float(np.median(shape[:, 0])), 3), "height_ratio_median": round(float(np.median(shape[:, 1])), 3),
+                     "centre_offset_median": np.median(shape[:, 2:], 0).round(3).tolist(),
+                     "confident_threshold": round(thr, 3), "confident_false_positives": fp})
+    return rows
+
+
+def main(argv=None):
+    from remyx_nb.detect.model import load_detector
+    from remyx_nb.detect.evaluate import predict_coco
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model", type=Path); p.add_argument("test", type=Path); p.add_argument("--json", type=Path, default=None)
+    a = p.parse_args(argv)
+    net, info = load_detector(a.model)
+    recs, preds = predict_coco(net, info, a.test)
+    rows = diagnose(recs, preds, info["labels"])
+    for r in rows: print(json.dumps(r))
+    if a.json: a.json.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__": main()
