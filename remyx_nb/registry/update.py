@@ -24,6 +24,11 @@ _KINDS = [
 ]
 _NOT_CONCEPTS = set("floor ground night day time aisle dock robot camera model shift morning evening week it them way area place lot".split())
 
+def _class_named(name:str, classes:list):
+    "The model's class a concept names, singular or plural and with spaces or underscores (`ants` for `ant`), else None."
+    key = lambda s: _singular(re.sub(r"[\s-]+", "_", s.lower()))
+    return name if name in classes else next((c for c in classes if key(c) == key(name)), None)
+
 def parse_incident(text:str, # the incident, in plain words
                    classes:list): # the live model's classes
     "`{'kind', 'concepts' (known classes it names), 'new' (concepts that are not classes), 'text'}`."
@@ -35,7 +40,8 @@ def parse_incident(text:str, # the incident, in plain words
     if not names:
         names = [_singular(w) for w in re.findall(r"\b(?:on|of|by|for|at) (?:the |a |an |some )?([a-z]{3,})", about)]
         names = [n for n in dict.fromkeys(names) if n not in _NOT_CONCEPTS]
-    known = [n for n in names if n in classes]; new = [n for n in names if n not in classes]
+    hits = [(n, _class_named(n, classes)) for n in names]
+    known = list(dict.fromkeys(c for _, c in hits if c)); new = [n for n, c in hits if not c]
     if kind == "add" and not new and known: kind = "missed"  # "add more boxes": the class exists; it is missed
     return {"kind": kind, "concepts": known, "new": new, "text": text.strip()}
 
