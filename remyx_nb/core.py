@@ -14,10 +14,10 @@ from pathlib import Path
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 # %% auto #0
-__all__ = ['IMG_EXTS', 'COCO_FILES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'FRAMINGS', 'RemyxError', 'atomic_write_text',
-           'current_umask', 'atomic_write_json', 'strict_json', 'read_json', 'list_images', 'class_images', 'coco_file',
-           'image_folder', 'draw_shots', 'output_folder', 'CorruptImage', 'to_rgb', 'load_rgb', 'eval_crop',
-           'frame_image', 'new_run_dir', 'save_metrics', 'run_dir']
+__all__ = ['IMG_EXTS', 'TRAIN_SPLITS', 'TEST_SPLITS', 'COCO_FILES', 'IMAGENET_MEAN', 'IMAGENET_STD', 'FRAMINGS', 'RemyxError',
+           'atomic_write_text', 'current_umask', 'atomic_write_json', 'strict_json', 'read_json', 'list_images',
+           'class_images', 'coco_file', 'image_folder', 'draw_shots', 'output_folder', 'CorruptImage', 'to_rgb',
+           'load_rgb', 'eval_crop', 'frame_image', 'new_run_dir', 'save_metrics', 'run_dir']
 
 # %% ../nbs/00_core.ipynb #edb195e6
 class RemyxError(Exception):
@@ -87,7 +87,8 @@ def class_images(folder:str|Path): # one class folder
                 and os.path.isfile(os.path.join(top, f))]
     return sorted(out)
 
-_SPLITS = ("train", "training", "test", "testing", "val", "valid", "validation")
+TRAIN_SPLITS = ("train", "training")  # names of split folders, not classes
+TEST_SPLITS = ("test", "val", "valid", "validation", "testing")  # in the order a held-out split is looked for
 
 def _looks_like_splits(root:Path, classes:list):
     "A parent of split folders (photos/{train,test}/<class>/): no folder holds images itself, each holds folders that do, named as splits or alike in every one."
@@ -97,7 +98,7 @@ def _looks_like_splits(root:Path, classes:list):
         s = {d.name for d in (root/c).iterdir() if d.is_dir() and not _skipped_dir(root/c, d.name) and list_images(d)}
         if not s: return False
         subs.append(s)
-    return all(c.lower() in _SPLITS for c in classes) or (len(subs[0]) >= 2 and all(s == subs[0] for s in subs))
+    return all(c.lower() in TRAIN_SPLITS + TEST_SPLITS for c in classes) or (len(subs[0]) >= 2 and all(s == subs[0] for s in subs))
 
 COCO_FILES = ("annotations.coco.json", "_annotations.coco.json")  # the name this project writes; Roboflow's export name
 
@@ -112,7 +113,7 @@ def image_folder(root:str|Path): # folder holding one sub-folder per class
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not _skipped_dir(root, d.name))  # a review queue (`monitor`, `harvest`) is not a class
     if not classes: raise RemyxError(f"{root} has no class sub-folders; expected {root}/<class>/<image>.jpg.")
     if _looks_like_splits(root, classes):
-        hint = next((root/s for s in ("test", "val", "train") if s in classes), root/classes[0])
+        hint = next((root/s for s in TEST_SPLITS + TRAIN_SPLITS if s in classes), root/classes[0])
         raise RemyxError(f"{root} holds split folders ({', '.join(classes)}), not class folders; did you mean {hint}?")
     items = []
     for i, c in enumerate(classes):

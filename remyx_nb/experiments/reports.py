@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import torch
 from ..core import RemyxError, image_folder, read_json, atomic_write_json, load_rgb, eval_crop
-from ..core import new_run_dir
+from ..core import new_run_dir, TRAIN_SPLITS, TEST_SPLITS
 from ..spec import parse_request
 from ..synth import generate
 from ..data import k_shot
@@ -21,12 +21,12 @@ from ..evaluate import evaluate, mcnemar
 from .runner import run_notebook
 
 # %% auto #0
-__all__ = ['DEMO_REQUEST', 'DEMO_CONCEPTS', 'HELD_OUT_SEED', 'NEEDS_PHOTOS', 'USES_PHOTOS', 'TEST_SPLITS', 'task_spec',
-           'real_splits', 'beside_checkout', 'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm',
-           'count_arms', 'ArmProgress', 'linear_probe', 'summarise', 'report_words', 'plot_accuracy_vs_shots',
-           'correctness', 'paired_test', 'paired_difference', 'gain_verdict', 'synthetic_gain', 'arm_gain', 'best_row',
-           'show_table', 'parameters_table', 'parity_table', 'benchmark_table', 'plain_summary', 'experiment_notebook',
-           'find_splits', 'demo_params', 'cli_demo']
+__all__ = ['DEMO_REQUEST', 'DEMO_CONCEPTS', 'HELD_OUT_SEED', 'NEEDS_PHOTOS', 'USES_PHOTOS', 'task_spec', 'real_splits',
+           'beside_checkout', 'shots_folder', 'uses_photos', 'parse_generators', 'synth_set', 'run_arm', 'count_arms',
+           'ArmProgress', 'linear_probe', 'summarise', 'report_words', 'plot_accuracy_vs_shots', 'correctness',
+           'paired_test', 'paired_difference', 'gain_verdict', 'synthetic_gain', 'arm_gain', 'best_row', 'show_table',
+           'parameters_table', 'parity_table', 'benchmark_table', 'plain_summary', 'experiment_notebook', 'find_splits',
+           'demo_params', 'cli_demo']
 
 # %% ../../nbs/08b_reports.ipynb #b5e504be
 DEMO_REQUEST = "Our warehouse robot must tell ladders, boxes, pallets and traffic cones from an empty floor, on an OAK-D"
@@ -349,12 +349,10 @@ def experiment_notebook(name:str="synthetic_to_real"): # notebook in `nbs/experi
     if not p.is_file(): raise RemyxError(f"{p} is not here; `remyx-nb demo` runs from a clone of the remyx_nb repository.")
     return p
 
-TEST_SPLITS = ("test", "val", "valid", "validation")  # the first one present is where the demo evaluates
-
 def find_splits(real_dir:str|Path): # a folder of split folders
-    "`(train_split, test_split)` under `real_dir`: train/ (or training/), and test/, else val/, valid/ or validation/."
+    "`(train_split, test_split)` under `real_dir`: the first of `core.TRAIN_SPLITS` and of `core.TEST_SPLITS` present (test/, else val/, ...)."
     d = Path(real_dir)
-    tr = next((s for s in ("train", "training") if (d/s).is_dir()), None)
+    tr = next((s for s in TRAIN_SPLITS if (d/s).is_dir()), None)
     te = next((s for s in TEST_SPLITS if (d/s).is_dir()), None)
     if tr and te: return tr, te
     raise RemyxError(f"--real-dir {real_dir} has no {'train/' if not tr else 'test/ (or val/)'} folder; give a folder with "
