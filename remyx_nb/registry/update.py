@@ -14,7 +14,7 @@ from ..spec import _find_concepts, _singular
 from . import Registry, split_target, lineage
 
 # %% auto #0
-__all__ = ['EXAMPLE_INCIDENTS', 'parse_incident', 'judge', 'update', 'cli_update']
+__all__ = ['EXAMPLE_INCIDENTS', 'parse_incident', 'decide', 'judge', 'update', 'cli_update']
 
 # %% ../../nbs/11a_update.ipynb #b642c247
 _KINDS = [
@@ -69,36 +69,49 @@ def _predict_folder(compiled_dir, real_dir):
     for i in range(0, len(paths), 64): rows += predict_batch(pred, paths[i:i+64])
     return paths, np.array(y, dtype=object), np.array([r["label"] for r in rows], dtype=object)
 
-def judge(live_dir:str|Path, cand_dir:str|Path, # two compiled folders
-          real_dir:str|Path, # real photos `<class>/<image>`
-          concepts:list, # the incident's classes (known and new)
-          rule:str="default", # "default": not significantly worse overall and better on `concepts`; "better-overall"
-          n_boot:int=2000, seed:int=0):
-    "Both models' figures on `real_dir`, the paired difference, McNemar's test, the concept scores, and the decision."
-    from remyx_nb.evaluate import bootstrap_ci, mcnemar
-    paths, y, pl = _predict_folder(live_dir, real_dir)
-    _, _, pc = _predict_folder(cand_dir, real_dir)
+def decide(y:np.ndarray, pl:np.ndarray, pc:np.ndarray, # true labels, the live model's and the candidate's predictions (per photo)
+           concepts:list, # the incident's classes (known and new)
+           rule:str="default"):
+    "The promotion decision from per-photo predictions: `(promote, why, paired stats, concept scores)`."
+    from remyx_nb.evaluate import mcnemar
     cl, cc = pl == y, pc == y
-    fig = lambda c: {"accuracy": float(c.mean()), "ci95": bootstrap_ci(c, n_boot, seed), "n": int(len(c))}
     diff = cc.astype(float) - cl.astype(float); mc = mcnemar(cl, cc)
     rel = np.isin(y, concepts) | np.isin(pl, concepts) | np.isin(pc, concepts)
     con = {"classes": list(concepts), "n": int(rel.sum()),
            "live": float(cl[rel].mean()) if rel.any() else None, "candidate": float(cc[rel].mean()) if rel.any() else None}
     worse = diff.mean() < 0 and mc["p_value"] < 0.05
-    if rule == "better-overall":
+    overall = f"overall {diff.mean():+.3f} (McNemar p {mc['p_value']:.3g})"
+    if rule not in ("default", "better-overall"): raise RemyxError(f"--rule is default or better-overall, not {rule!r}.")
+    if rule == "better-overall" or (rule == "default" and rel.all()):
+        # every test photo is about the incident's classes: "better on them" is "better overall", so it must be significant
         ok = diff.mean() > 0 and mc["p_value"] < 0.05
-        why = f"overall {'+' if diff.mean() >= 0 else ''}{diff.mean():.3f} (McNemar p {mc['p_value']:.3g}): " + ("significantly better" if ok else "not significantly better")
-    elif rule == "default":
+        why = (f"{overall}: " + ("significantly better" if ok else "not significantly better") +
+               ("" if rule == "better-overall" else " (the incident is about every test photo's class, so the gain must be significant)"))
+    else:
         better_c = con["n"] > 0 and con["candidate"] > con["live"]
         ok = not worse and (better_c if con["n"] else diff.mean() > 0)
         what = (f"on {', '.join(concepts)} ({con['n']} photos) {con['live']:.3f} → {con['candidate']:.3f}" if con["n"]
                 else "no test photo is about the incident's classes, so overall")
-        why = (f"significantly worse overall ({diff.mean():+.3f}, McNemar p {mc['p_value']:.3g})" if worse else
-               f"{what}; overall {diff.mean():+.3f} (McNemar p {mc['p_value']:.3g})")
-    else: raise RemyxError(f"--rule is default or better-overall, not {rule!r}.")
-    return {"real_test": str(real_dir), "live": fig(cl), "candidate": fig(cc),
-            "paired": {"difference": float(diff.mean()), "ci95": bootstrap_ci(diff, n_boot, seed), **mc},
-            "concepts": con, "rule": rule, "promote": bool(ok), "why": why}
+        why = f"significantly worse overall ({diff.mean():+.3f}, McNemar p {mc['p_value']:.3g})" if worse else f"{what}; {overall}"
+    return bool(ok), why, {"difference": float(diff.mean()), **mc}, con
+
+def judge(live_dir:str|Path, cand_dir:str|Path, # two compiled folders
+          real_dir:str|Path, # real photos `<class>/<image>`
+          concepts:list, # the incident's classes (known and new)
+          rule:str="default", # "default": not significantly worse overall and better on `concepts` (significantly, when they are every photo's class); "better-overall"
+          n_boot:int=2000, seed:int=0):
+    "Both models' figures on `real_dir`, the paired difference, McNemar's test, the concept scores, and the decision."
+    from remyx_nb.evaluate import bootstrap_ci
+    if rule not in ("default", "better-overall"): raise RemyxError(f"--rule is default or better-overall, not {rule!r}.")
+    paths, y, pl = _predict_folder(live_dir, real_dir)
+    _, _, pc = _predict_folder(cand_dir, real_dir)
+    ok, why, paired, con = decide(y, pl, pc, concepts, rule)
+    cl, cc = pl == y, pc == y
+    fig = lambda c: {"accuracy": float(c.mean()), "ci95": bootstrap_ci(c, n_boot, seed), "n": int(len(c))}
+    paired["ci95"] = bootstrap_ci(cc.astype(float) - cl.astype(float), n_boot, seed)
+    return {"real_test": str(real_dir), "live": fig(cl), "candidate": fig(cc), "paired": paired,
+            "concepts": con, "rule": rule, "promote": ok, "why": why}
+
 
 # %% ../../nbs/11a_update.ipynb #81de1761
 def _has_class(dirs, name):
