@@ -6,6 +6,7 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/detect.html.md"""
 
 # %% ../../nbs/10_detect.ipynb #8c00a2e8
 from __future__ import annotations
+import json
 from pathlib import Path
 from ..core import RemyxError, IMG_EXTS, coco_file
 
@@ -18,10 +19,15 @@ def _class_layout(folder:Path):
     subs = [d for d in folder.iterdir() if d.is_dir() and not d.name.startswith((".", "_"))] if folder.is_dir() else []
     return sum(any(p.suffix.lower() in IMG_EXTS for p in d.iterdir()) for d in subs) >= 2
 
+def _generated_for(folder:Path):
+    "The spec's task a `remyx-nb generate` output was made for (its `summary.json`), or None."
+    try: return json.loads((folder/"summary.json").read_text(encoding="utf-8")).get("task")
+    except (OSError, ValueError, AttributeError): return None
+
 def infer_task(data_dirs:list, # the training folders
                task:str="auto"): # "auto", "classify" or "detect"
-    "`classify` or `detect`: `task` unless it is `auto`; then `detect` when a folder is a pure COCO folder (boxes, no class folders)."
+    "`classify` or `detect`: `task` unless it is `auto`; then `detect` when a folder is a pure COCO folder (boxes, no class folders), or `generate`'s output for a detection spec."
     if task not in ("auto", "classify", "detect"): raise RemyxError(f"Unknown task {task!r}; choose auto, classify or detect.")
     if task != "auto": return task
     dirs = [Path(getattr(d, "path", d)) for d in data_dirs]
-    return "detect" if any(coco_file(d) and not _class_layout(d) for d in dirs) else "classify"
+    return "detect" if any(coco_file(d) and (not _class_layout(d) or _generated_for(d) == "detect") for d in dirs) else "classify"

@@ -221,7 +221,7 @@ def _generate(spec, out, generators, per_class, seed, size, filter, real, worker
         counts[lab] = dict(kept=kept_n, rejected=len(rej), rejection_rate=round(len(rej)/max(1, kept_n + len(rej)), 4),
                            by_generator={g: sum(r["label"] == lab and r["generator"] == g for r in recs) for g in gens},
                            rejected_why={k: sum(r.get("rejected") == k for r in rej) for k in ("duplicate", "disagreement")})
-    summary = dict(out=str(out), generators=gens, seed=seed, image_size=size, per_class=per_class, counts=counts,
+    summary = dict(out=str(out), task=getattr(spec, "task", "classify"), generators=gens, seed=seed, image_size=size, per_class=per_class, counts=counts,
                    total=len(recs), new_images=n_new, resumed=len(done) + len(rejected) > n_new, replacement_rounds=rounds,
                    skipped_inputs=dict(count=len(skipped), files=dict(list(skipped.items())[:50])), filter=frep,
                    timings=dict(prepare_s=round(t_prep, 3), generate_s=round(t_gen, 3), filter_s=round(t_filter, 3),
