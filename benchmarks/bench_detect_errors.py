@@ -1,7 +1,7 @@
 """Where a detector's errors are, per class, on real COCO photos: how well its best box fits each true box, its box
 shape bias, and where its confident false positives sit (a diagnosis for the weak person class of forklift_detect).
 
-    python benchmarks/bench_detect_errors.py MODEL_DIR TEST_COCO [--json out.json]
+    python benchmarks/bench_detect_errors.py MODEL_DIR TEST_COCO [--train TRAIN_COCO] [--json out.json]
 
 For each class:
 - per true box, the best IoU of any predicted box of that class (score ≥ the decoder's 0.05); the share with IoU ≥ 0.5;
@@ -10,6 +10,10 @@ For each class:
   counted by where they sit: on a true box of the class but IoU 0.1–0.5 (a part, or a badly fitted box); a second
   box on an already-matched true box (a duplicate NMS kept); ≥ 70 % inside another class's true box; or elsewhere
   (background).
+
+With `--train`, the shapes of each class's true boxes in the training and the test photos (height/width quartiles,
+size in the model's input pixels), and the width bias of the test boxes split at the training set's median
+height/width: a bias that sits on the boxes shaped unlike the training ones is the data, not the decoder.
 """
 from __future__ import annotations
 import argparse, json, sys
@@ -67,17 +71,60 @@ def diagnose(recs, preds, names):
     return rows
 
 
+def shapes(recs, names, image_size):
+    "Per class: quartiles of the true boxes' height/width and of their width and height in the model's input pixels."
+    out = {}
+    for c, n in enumerate(names):
+        hw, w, h = [], [], []
+        for r in recs:
+            for b in r.boxes[r.labels == c]:
+                bw, bh = b[2] - b[0], b[3] - b[1]; hw.append(bh/max(bw, 1e-6))
+                w.append(bw*image_size/r.width); h.append(bh*image_size/r.height)
+        q = lambda v: np.percentile(v, [25, 50, 75]).round(2).tolist() if v else None
+        out[n] = {"boxes": len(hw), "height_over_width_q25_q50_q75": q(hw), "width_px_q25_q50_q75": q(w), "height_px_q25_q50_q75": q(h)}
+    return out
+
+
+def bias_by_shape(recs, preds, names, split_hw):
+    "Median predicted/true width of each class's best-fitting boxes (IoU > 0.1), for true boxes below and above `split_hw[class]`."
+    out = {}
+    for c, n in enumerate(names):
+        lo, hi = [], []
+        for r, p in zip(recs, preds):
+            pb = p["boxes"][p["labels"] == c]
+            for g in r.boxes[r.labels == c]:
+                if not len(pb): continue
+                u = iou(g, pb); k = int(np.argmax(u))
+                if u[k] <= 0.1: continue
+                gw, gh = g[2] - g[0], g[3] - g[1]
+                (hi if gh/max(gw, 1e-6) > split_hw[n] else lo).append((pb[k, 2] - pb[k, 0])/gw)
+        med = lambda v: round(float(np.median(v)), 3) if v else None
+        out[n] = {"split_height_over_width": split_hw[n], "shaped_like_training": {"boxes": len(lo), "width_ratio_median": med(lo)},
+                  "taller_than_training_median": {"boxes": len(hi), "width_ratio_median": med(hi)}}
+    return out
+
+
 def main(argv=None):
     from remyx_nb.detect.model import load_detector
     from remyx_nb.detect.evaluate import predict_coco
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("model", type=Path); p.add_argument("test", type=Path); p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--train", type=Path, default=None, help="the training COCO folder: compare its box shapes with the test photos'")
     a = p.parse_args(argv)
     net, info = load_detector(a.model)
     recs, preds = predict_coco(net, info, a.test)
     rows = diagnose(recs, preds, info["labels"])
     for r in rows: print(json.dumps(r))
-    if a.json: a.json.write_text(json.dumps(rows, indent=1) + "\n")
+    out = rows
+    if a.train:
+        from remyx_nb.detect.data import read_coco
+        S = info["image_size"]; tr = shapes(read_coco(a.train)[1], info["labels"], S); te = shapes(recs, info["labels"], S)
+        split = {n: tr[n]["height_over_width_q25_q50_q75"][1] for n in info["labels"] if tr[n]["boxes"]}
+        bias = bias_by_shape(recs, preds, [n for n in info["labels"] if n in split], split)
+        for n in info["labels"]:
+            print(json.dumps({"class": n, "train": tr[n], "test": te[n], "width_bias": bias.get(n)}))
+        out = {"errors": rows, "box_shapes": {"train": tr, "test": te}, "width_bias_by_shape": bias}
+    if a.json: a.json.write_text(json.dumps(out, indent=1) + "\n")
 
 
 if __name__ == "__main__": main()
