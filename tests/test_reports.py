@@ -89,7 +89,7 @@ def test_demo_streams_one_line_per_arm_and_writes_a_readable_report(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_in_demo_is_one_true_line(tmp_path):
     # a terminal's foreground job receives Ctrl-C; a job a script started with `&` inherits SIGINT ignored: reset it
-    p = _cli("demo", "--no-blob", "--runs-dir", tmp_path, start_new_session=True,
+    p = _cli("demo", "--shots", "0,5", "--images-per-class", "6", "--seeds", "0", "--no-blob", "--runs-dir", tmp_path, start_new_session=True,
              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = []  # the plan, the report's path, then the first finished arm: from then on the arms' cell is running
