@@ -16,7 +16,7 @@ from ..data import Source, make_sources
 
 # %% auto #0
 __all__ = ['ANNOTATIONS', 'DetRecord', 'is_detection_folder', 'read_coco', 'toy_coco', 'scan_detection', 'group_split',
-           'draw_photos', 'coco_shots', 'load_view', 'box_augment', 'augment', 'mosaic', 'DetectionData']
+           'box_shapes', 'draw_photos', 'coco_shots', 'load_view', 'box_augment', 'augment', 'mosaic', 'DetectionData']
 
 # %% ../../nbs/10a_detect_data.ipynb #11aed589
 ANNOTATIONS = "annotations.coco.json"
@@ -134,6 +134,18 @@ def group_split(groups:list, # one group key per record
     u = np.array(sorted(set(groups))); rng = np.random.default_rng(seed); rng.shuffle(u)
     val = set(u[:int(round(val_frac*len(u)))]); g = np.array(groups, dtype=object)
     va = np.flatnonzero([x in val for x in g]); return np.flatnonzero([x not in val for x in g]), va
+
+# %% ../../nbs/10a_detect_data.ipynb #c1a2b3d5
+def box_shapes(recs:list, # `DetRecord`s
+               names:list): # class names, in label order
+    "Per class: how many true boxes, and the quartiles of their height/width in the photos' pixels."
+    out = {}
+    for c, n in enumerate(names):
+        b = np.concatenate([r.boxes[r.labels == c] for r in recs] + [np.zeros((0, 4), np.float32)])
+        hw = (b[:, 3] - b[:, 1])/np.maximum(b[:, 2] - b[:, 0], 1e-6)
+        out[n] = {"boxes": int(len(hw)), "height_over_width": np.percentile(hw, [25, 50, 75]).round(3).tolist() if len(hw) else None}
+    return out
+
 
 # %% ../../nbs/10a_detect_data.ipynb #6f91e3c4
 def draw_photos(names:list, recs:list, # what `read_coco` returns

@@ -10,12 +10,12 @@ import contextlib, io, json, time
 from pathlib import Path
 import numpy as np, torch, cv2
 from ..core import RemyxError, atomic_write_json, atomic_write_text, output_folder
-from .data import read_coco, load_view
+from .data import read_coco, load_view, box_shapes
 from .model import decode, load_detector
 
 # %% auto #0
 __all__ = ['predict_frames', 'predict_coco', 'matches50', 'best_f1', 'at_threshold', 'coco_eval', 'plot_pr', 'draw_grid',
-           'evaluate_detector', 'run_cli']
+           'shape_shift', 'evaluate_detector', 'run_cli']
 
 # %% ../../nbs/10d_detect_evaluate.ipynb #cb37d761
 @torch.no_grad()
@@ -135,6 +135,26 @@ def draw_grid(recs:list, preds:list, names:list, # `DetRecord`s, their predictio
         g[(k//cols)*tile:(k//cols + 1)*tile, (k % cols)*tile:(k % cols + 1)*tile] = im
     ok, buf = cv2.imencode(".png", g[..., ::-1]); Path(path).write_bytes(buf.tobytes())
 
+# %% ../../nbs/10d_detect_evaluate.ipynb #d5e6f7a2
+def _read_metrics(model_dir):
+    try: return json.loads((Path(model_dir)/"metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError): return {}
+
+def shape_shift(train:dict, test:dict, # `detect.data.box_shapes` of the training images and of the real photos
+                min_boxes:int=10):
+    "`{class: sentence}` for each class whose median height/width in `test` lies outside the middle half of `train`'s."
+    out = {}
+    for n, t in test.items():
+        tr = train.get(n) or {}
+        if not tr.get("height_over_width") or not t.get("height_over_width") or min(tr["boxes"], t["boxes"]) < min_boxes: continue
+        (q1, med, q3), m = tr["height_over_width"], t["height_over_width"][1]
+        if q1 <= m <= q3: continue
+        out[n] = (f"{n} boxes in these photos are {'taller' if m > q3 else 'wider'} than in training: height/width median "
+                  f"{m:.2f} against {med:.2f} (middle half {q1:.2f}–{q3:.2f}); the training images do not show {n} as these "
+                  f"photos do (rotated copies? another pose?), and the model fits boxes to the training shapes")
+    return out
+
+
 # %% ../../nbs/10d_detect_evaluate.ipynb #f4d28e8a
 def evaluate_detector(model_dir:str|Path, # folder written by `train_detector`
                       real_dir:str|Path, # COCO folder of REAL photos
@@ -154,6 +174,10 @@ def evaluate_detector(model_dir:str|Path, # folder written by `train_detector`
     m = {**coco_eval([(r.boxes, r.labels) for r in recs], preds, info["labels"], at=deploy_threshold(info)),
          "model_dir": str(model_dir), "real_dir": str(real_dir), "task": "detect", "seconds": round(time.time() - t, 1),
          "deploy_thresh_source": "labels.json (chosen by train)" if info.get("deploy_thresh") else "the default: train chose none"}
+    trained = _read_metrics(model_dir).get("box_shapes")
+    if trained:  # models trained before `box_shapes` existed have none
+        here = box_shapes(recs, info["labels"])
+        m["box_shapes"] = {"train": trained, "test": here, "unlike_training": shape_shift(trained, here)}
     rows = [{"path": str(r.path), "boxes": p["boxes"].round(1).tolist(), "scores": p["scores"].round(4).tolist(),
              "labels": [info["labels"][k] for k in p["labels"]]} for r, p in zip(recs, preds)]
     with output_folder(out):
@@ -173,3 +197,4 @@ def run_cli(a): # the namespace `remyx-nb evaluate` parsed
           if at else "")
     print(f"wrote {a.out} (metrics.json, predictions.jsonl, pr.png, grid.png): mAP@0.5 {m['map50']:.3f}, "
           f"mAP@[.5:.95] {m['map']:.3f} on {m['n_images']} photos ({m['n_boxes']} boxes); AP50 per class: {per}.{op}")
+    for s in m.get("box_shapes", {}).get("unlike_training", {}).values(): print(f"  {s}.")

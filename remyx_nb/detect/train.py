@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 from torch.utils.data import Dataset, DataLoader
 from ..core import RemyxError, IMAGENET_MEAN, IMAGENET_STD, atomic_write_json, output_folder
 from pytorch_lightning.loggers import CSVLogger
-from .data import DetectionData
+from .data import DetectionData, box_shapes
 from .model import Detector, LitDetector, load_detector, assign_targets, points, SIZE_RANGES, _quiet
 
 # %% auto #0
@@ -187,7 +187,7 @@ def train_detector(data_dirs:list, # folders with annotations.coco.json (synthet
     m = {"task": "detect", "recipe": asdict(r), "budget_s": budget, "n_views": int(n_views), "steps": int(trainer.global_step),
          "passes": round(int(trainer.global_step)*r.batch_size/max(int(n_views), 1), 2),
          "train_loss": float(hist.get("train_loss", float("nan"))), "data": data.summary(), "device": "gpu" if gpu else "cpu", "cached": cache,
-         "precision": precision}
+         "precision": precision, "box_shapes": box_shapes([data.recs[i] for i in data.train_idx], data.names)}
     real_val = [j for j, i in enumerate(data.val_idx) if data.sources[data.src[i]].kind == "real"]  # held-out photos, not composites
     if len(data.val_idx):
         from remyx_nb.detect.evaluate import predict_frames, coco_eval
