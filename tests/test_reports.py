@@ -74,6 +74,7 @@ def test_demo_streams_one_line_per_arm_and_writes_a_readable_report(tmp_path):
     assert re.search(r"^k=5: (the lake helped|the lake hurt|no measurable difference): real \+ lake", out, re.M), out
     assert "Executing" not in err and "Traceback" not in err  # no per-cell bar, no noise
     (run,) = list(tmp_path.iterdir())
+    json.loads((run/"metrics.json").read_text(), parse_constant=lambda c: pytest.fail(f"metrics.json holds {c}"))  # strict JSON
     html = (run/"synthetic_to_real.html").read_text()
     assert re.search(r"<title>Synthetic to real: .* \(\d{8}T\d{6}Z-demo\)</title>", html)
     assert "computing…" not in html and "The question." in html  # the summary placeholder was filled
