@@ -135,7 +135,10 @@ def update(target:str, # `REGISTRY:context`
     root, ctx, _ = t; reg = Registry(root); live = reg.live(ctx)
     if live is None: raise RemyxError(f"{ctx} has no live version to update; promote one first.")
     live_dir = reg.compiled(ctx); lin = reg.lineage(ctx)
-    classes = read_json(live_dir/"labels.json")["labels"]
+    info = read_json(live_dir/"labels.json"); classes = info["labels"]
+    if info.get("task") == "detect":
+        raise RemyxError(f"{ctx}@{live} is a detector; `update` judges classifiers on class folders. Train a candidate (`remyx-nb train … --task detect`), "
+                         f"compare both with `remyx-nb evaluate` on the same photos, then `remyx-nb models {root}:{ctx} --add COMPILED [--promote]`.")
     inc = parse_incident(incident, classes)
     real_test = real_test or (lin.get("metrics") or {}).get("real_test")
     if not real_test: raise RemyxError("Pass --real-test with real photos <class>/<image>: the live version records no test set to judge on.")
