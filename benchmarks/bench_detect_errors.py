@@ -72,16 +72,13 @@ def diagnose(recs, preds, names):
 
 
 def shapes(recs, names, image_size):
-    "Per class: quartiles of the true boxes' height/width and of their width and height in the model's input pixels."
-    out = {}
+    "Per class: the library's `box_shapes` (count, height/width quartiles) and the boxes' width and height quartiles in the model's input pixels."
+    from remyx_nb.detect.data import box_shapes
+    out = box_shapes(recs, names)
     for c, n in enumerate(names):
-        hw, w, h = [], [], []
-        for r in recs:
-            for b in r.boxes[r.labels == c]:
-                bw, bh = b[2] - b[0], b[3] - b[1]; hw.append(bh/max(bw, 1e-6))
-                w.append(bw*image_size/r.width); h.append(bh*image_size/r.height)
-        q = lambda v: np.percentile(v, [25, 50, 75]).round(2).tolist() if v else None
-        out[n] = {"boxes": len(hw), "height_over_width_q25_q50_q75": q(hw), "width_px_q25_q50_q75": q(w), "height_px_q25_q50_q75": q(h)}
+        wh = [((b[2] - b[0])*image_size/r.width, (b[3] - b[1])*image_size/r.height) for r in recs for b in r.boxes[r.labels == c]]
+        q = lambda v: np.percentile(v, [25, 50, 75]).round(2).tolist() if len(v) else None
+        out[n] |= {"width_px": q([w for w, _ in wh]), "height_px": q([h for _, h in wh])}
     return out
 
 
@@ -119,7 +116,7 @@ def main(argv=None):
     if a.train:
         from remyx_nb.detect.data import read_coco
         S = info["image_size"]; tr = shapes(read_coco(a.train)[1], info["labels"], S); te = shapes(recs, info["labels"], S)
-        split = {n: tr[n]["height_over_width_q25_q50_q75"][1] for n in info["labels"] if tr[n]["boxes"]}
+        split = {n: tr[n]["height_over_width"][1] for n in info["labels"] if tr[n]["boxes"]}
         bias = bias_by_shape(recs, preds, [n for n in info["labels"] if n in split], split)
         for n in info["labels"]:
             print(json.dumps({"class": n, "train": tr[n], "test": te[n], "width_bias": bias.get(n)}))

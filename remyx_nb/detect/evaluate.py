@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib, io, json, time
 from pathlib import Path
 import numpy as np, torch, cv2
-from ..core import RemyxError, atomic_write_json, atomic_write_text, output_folder
+from ..core import RemyxError, atomic_write_json, atomic_write_text, output_folder, read_json
 from .data import read_coco, load_view, box_shapes
 from .model import decode, load_detector
 
@@ -136,10 +136,6 @@ def draw_grid(recs:list, preds:list, names:list, # `DetRecord`s, their predictio
     ok, buf = cv2.imencode(".png", g[..., ::-1]); Path(path).write_bytes(buf.tobytes())
 
 # %% ../../nbs/10d_detect_evaluate.ipynb #d5e6f7a2
-def _read_metrics(model_dir):
-    try: return json.loads((Path(model_dir)/"metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError): return {}
-
 def shape_shift(train:dict, test:dict, # `detect.data.box_shapes` of the training images and of the real photos
                 min_boxes:int=10):
     "`{class: sentence}` for each class whose median height/width in `test` lies outside the middle half of `train`'s."
@@ -174,7 +170,7 @@ def evaluate_detector(model_dir:str|Path, # folder written by `train_detector`
     m = {**coco_eval([(r.boxes, r.labels) for r in recs], preds, info["labels"], at=deploy_threshold(info)),
          "model_dir": str(model_dir), "real_dir": str(real_dir), "task": "detect", "seconds": round(time.time() - t, 1),
          "deploy_thresh_source": "labels.json (chosen by train)" if info.get("deploy_thresh") else "the default: train chose none"}
-    trained = _read_metrics(model_dir).get("box_shapes")
+    trained = read_json(Path(model_dir)/"metrics.json").get("box_shapes") if (Path(model_dir)/"metrics.json").exists() else None
     if trained:  # models trained before `box_shapes` existed have none
         here = box_shapes(recs, info["labels"])
         m["box_shapes"] = {"train": trained, "test": here, "unlike_training": shape_shift(trained, here)}

@@ -102,7 +102,6 @@ def judge(live_dir:str|Path, cand_dir:str|Path, # two compiled folders
           n_boot:int=2000, seed:int=0):
     "Both models' figures on `real_dir`, the paired difference, McNemar's test, the concept scores, and the decision."
     from remyx_nb.evaluate import bootstrap_ci
-    if rule not in ("default", "better-overall"): raise RemyxError(f"--rule is default or better-overall, not {rule!r}.")
     paths, y, pl = _predict_folder(live_dir, real_dir)
     _, _, pc = _predict_folder(cand_dir, real_dir)
     ok, why, paired, con = decide(y, pl, pc, concepts, rule)
