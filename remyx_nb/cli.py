@@ -6,7 +6,7 @@ Docs: https://example.invalid/remyx/remyx_nb/docs/cli.html.md"""
 
 # %% ../nbs/07_cli.ipynb #3dde917d
 from __future__ import annotations
-import argparse, importlib, sys
+import argparse, importlib, os, sys
 from pathlib import Path
 from .core import RemyxError
 
@@ -61,6 +61,8 @@ def interrupted_note(cmd:str|None, # the command that was running
 def main(argv:list[str]|None=None): # arguments, default `sys.argv[1:]`
     "Entry point of the `remyx-nb` console script; returns the exit status."
     argv = sys.argv[1:] if argv is None else list(argv)
+    if not sys.stderr.isatty():  # a log file or a pipe: progress bars redraw every 30 s, not ten times a second (explicit intervals win)
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
     debug, args = "--debug" in argv, None
     try:
         args = _parser(argv).parse_args(argv)

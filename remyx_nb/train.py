@@ -451,7 +451,7 @@ def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, bu
     if mode == "auto":
         if not folds: return {**rec, "why": "no held-out folds to judge it (fewer than 2 real photos in some class)"}
         if err < tune.min_error:
-            return {**rec, "why": f"not needed: the head's CV error {err:.3f} is below {tune.min_error:g} (a near-ImageNet domain; the head is kept)"}
+            return {**rec, "why": f"not needed: the head's CV error {100*err:.2f} % is under the {100*tune.min_error:g} % that triggers it (the frozen features already separate these classes; the head is kept)"}
     n_rows = tune.epochs*tune.views*(sum(len(_fold_items(real, groups, tr, va)[0]) for tr, va in folds) + len(y))
     images = dm.eval_images(framing=recipe.framing)
     est = _top_cost(lit.net, images, tune, n_rows); rec["estimate_s"] = round(est, 1)
