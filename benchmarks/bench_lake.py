@@ -1,6 +1,7 @@
-"""Lake stage at scale: index throughput (local vs Ray, same photos, same run) and vector-search latency (10k and 1M).
+"""Lake stage at scale: index throughput (local vs Ray, same photos, same run), harvest time (first and later harvests of
+one index) and vector-search latency (10k and 1M).
 
-    python benchmarks/bench_lake.py [--images DIR] [--n 600] [--ray-actors 2] [--million 1000000] [--out results/cpu_bench_lake.json]
+    python benchmarks/bench_lake.py [--images DIR] [--n 600] [--ray-actors 2] [--million 1000000] [--seeds DIR] [--out results/cpu_bench_lake.json]
 
 Index: `build_index` over the same N real photos into fresh folders — torch eager embedding of the same batches as the
 naive reference, the OpenVINO `Embedder` locally, then on Ray Data (its figure includes starting the actor pool).
@@ -8,6 +9,9 @@ Search: `vector_index` over synthetic unit vectors of the backbone's width (1280
 (images come in groups) with noise; queries are perturbed copies of indexed vectors. Exact below `EXACT_LIMIT`, IVF
 above: query latency for one query and per query in a batch of 100, the memory of the vectors, the peak RSS, and the
 IVF's recall@10 against exact search.
+Harvest: `harvest` from 10 seeds per class of `--seeds` (default `--images`/train) on the 4-thread index, twice. The first
+reads every candidate's whole frame for the cross-view check and keeps those views in the index folder; the second
+(another seed draw, as a user harvesting again would) reuses them. Both harvests' seconds and the ratio are printed.
 The machine may be shared: compare rows of one run only.
 """
 import argparse, json, os, resource, sys, tempfile, time
@@ -34,7 +38,15 @@ def bench_index(paths, ray_actors):
     if ray_actors:
         m = build_index(paths, tmp/"ray", ray=ray_actors, workers=2, progress=False)
         rows.append((f"index --ray {ray_actors} (incl. actor start)", m["runs"][-1]["images_per_s"]))
-    return rows
+    return rows, tmp/"local4"
+
+def bench_harvest(index_dir, seeds):
+    from remyx_nb.lake.harvest import harvest
+    out, times = Path(tempfile.mkdtemp()), []
+    for s in (0, 1):
+        t0 = time.perf_counter(); h = harvest(index_dir, seeds, out/f"h{s}", shots=10, seed=s)
+        times.append((f"harvest {s + 1} (seed draw {s}, {h['n_candidates']} candidates)", time.perf_counter() - t0))
+    return times
 
 def bench_search(n, d=1280, queries=100):
     import faiss
@@ -74,18 +86,24 @@ def main():
     p.add_argument("--n", type=int, default=600, help="photos to index per configuration")
     p.add_argument("--ray-actors", type=int, default=2, help="Ray actors (0: skip Ray)")
     p.add_argument("--million", type=int, default=1_000_000, help="size of the large search benchmark (0: skip)")
+    p.add_argument("--seeds", default=None, help="labelled <class>/ folder for the harvest figures (default IMAGES/train; none: skip)")
     p.add_argument("--out", default=None, help="also write the figures to this JSON file")
     a = p.parse_args()
     from remyx_nb.deploy.predict import iter_paths
     paths = list(iter_paths(a.images))[:a.n]
     if not paths: sys.exit(f"no images under {a.images}")
     for q in paths: Path(q).read_bytes()  # warm the page cache
-    rows = bench_index(paths, a.ray_actors)
+    rows, index_dir = bench_index(paths, a.ray_actors)
     print(f"index throughput, {len(paths)} photos, {os.cpu_count()} CPU cores:")
     for name, v in rows: print(f"  {name:45s} {v:7.1f} img/s   ×{v/rows[0][1]:.1f}")
+    seeds = Path(a.seeds or Path(a.images)/"train"); harvests = []
+    if a.seeds != "none" and seeds.is_dir():
+        harvests = bench_harvest(index_dir, seeds)
+        print(f"harvest on that index, 10 seeds per class of {seeds}:")
+        for name, v in harvests: print(f"  {name:45s} {v:7.1f} s     ×{harvests[0][1]/v:.1f}")
     search = [bench_search(10_000)] + ([bench_search(a.million)] if a.million else [])
     print("search (k=10, 1280-d unit vectors around N/500 centres):")
     for s in search: print("  " + json.dumps(s))
-    if a.out: Path(a.out).write_text(json.dumps({"index": rows, "search": search}, indent=2) + "\n")
+    if a.out: Path(a.out).write_text(json.dumps({"index": rows, "harvest": harvests, "search": search}, indent=2) + "\n")
 
 if __name__ == "__main__": main()

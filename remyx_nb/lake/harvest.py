@@ -76,7 +76,32 @@ def _candidates(ix:LakeIndex, seed_feats:np.ndarray, seed_hashes:set, max_exhaus
     else: rows = np.unique(ix.search(seed_feats, per_seed)[1]); rows = rows[rows >= 0]
     return np.array([r for r in rows if r not in drop], int)
 
+def _cache_dir(ix:LakeIndex, emb:Embedder, framing:str): return ix.dir/"views"/f"{framing}-{emb.size}"
+
+def _cached_views(ix:LakeIndex, emb:Embedder, framing:str, rows:np.ndarray, hashes:list):
+    "`(features N×D, found N bools)`: second-view features earlier harvests kept in the index folder for these vector rows (the same content hash)."
+    out, found = np.zeros((len(rows), emb.dim), np.float32), np.zeros(len(rows), bool)
+    where = {int(r): i for i, r in enumerate(rows)}
+    for f in sorted(_cache_dir(ix, emb, framing).glob("part-*.npz")):
+        with np.load(f) as z:
+            if z["feats"].shape[1:] != (emb.dim,): continue
+            for r, h, x in zip(z["rows"], z["hashes"], z["feats"]):
+                i = where.get(int(r))
+                if i is not None and not found[i] and str(h) == hashes[i]: out[i], found[i] = x, True
+    return out, found
+
+def _keep_views(ix:LakeIndex, emb:Embedder, framing:str, rows:np.ndarray, hashes:list, feats:np.ndarray):
+    "Add computed second-view features to the index folder as one new part (atomically); a read-only index is left as it is."
+    if not len(rows): return
+    d = _cache_dir(ix, emb, framing)
+    try:
+        d.mkdir(parents=True, exist_ok=True); name = f"part-{time.time_ns()}-{os.getpid()}.npz"; tmp = d/f".{name}.tmp"
+        with open(tmp, "wb") as f: np.savez(f, rows=np.asarray(rows, np.int64), hashes=np.array(hashes), feats=feats.astype(np.float16))
+        os.replace(tmp, d/name)
+    except OSError: pass
+
 def _cross_view(emb:Embedder, framing:str, seed_paths:list, ys:np.ndarray, paths:list, lab:np.ndarray, known:np.ndarray,
+                ix:LakeIndex|None=None, rows:np.ndarray|None=None, hashes:list|None=None, # the index and the candidates' vector rows and hashes: reuse and keep their views
                 batch:int=64):
     "`cross_check` on `framing` views of the seeds and the known candidates (the index holds one view); unreadable ones disagree."
     def feats(ps):  # the index's compiled backbone takes any uint8 view: one model, no second compile
@@ -86,9 +111,15 @@ def _cross_view(emb:Embedder, framing:str, seed_paths:list, ys:np.ndarray, paths
                 res = list(pool.map(lambda p: load_view(p, emb.size, framing)[2], ps[b:b + batch]))
                 good = [j for j, v in enumerate(res) if v is not None]
                 if good: out[b + np.array(good)] = emb(np.stack([res[j] for j in good])); ok[b + np.array(good)] = True
-        return out, ok
+        return out.astype(np.float16).astype(np.float32), ok  # float16, as the index keeps vectors: a kept view gives the same labels
     sf2, _ = feats(list(seed_paths))
-    look = np.where(known)[0]; cf2, ok = feats([paths[i] for i in look])
+    look = np.where(known)[0]
+    if ix is None: cf2, ok = feats([paths[i] for i in look])
+    else:  # re-reading every candidate costs what indexing it did: a later harvest of the same index reuses the views
+        hs = [hashes[i] for i in look]; cf2, ok = _cached_views(ix, emb, framing, rows[look], hs)
+        todo = np.where(~ok)[0]; f2, ok2 = feats([paths[look[i]] for i in todo])
+        cf2[todo], ok[todo] = f2, ok2
+        _keep_views(ix, emb, framing, rows[look][todo[ok2]], [hs[i] for i in todo[ok2]], f2[ok2])
     agree = np.zeros(len(lab), bool)
     agree[look] = ok & cross_check(lab[look], sf2, ys, cf2, ok)
     return agree
@@ -149,7 +180,7 @@ def harvest(index_dir:str|Path, # a folder `remyx-nb index` wrote
     paths, hashes_ = ix.lookup(rows)
     agree = np.ones(len(rows), bool)
     if cross_view and cross_view != emb.framing:
-        agree = ~unk & _cross_view(emb, cross_view, seed_paths, ys, paths, lab, ~unk)
+        agree = ~unk & _cross_view(emb, cross_view, seed_paths, ys, paths, lab, ~unk, ix, rows, hashes_)
     band = uncertain_band(lab, conf, ~unk & agree, review_frac)
     keep = ~unk & agree & ~band
     if per_class:
