@@ -313,6 +313,7 @@ class TopTune:
     batch_size:int = 32
     folds:int = 5 # k of the one k-fold partition of the real photos that judges it
     min_error:float = 0.1 # `auto` tries it only when the head's CV error is at least this
+    min_real:int = 30 # ... and only with at least this many real photos in every class (the GPU fine-tune's rule)
     z:float = 1.0 # kept when it beats the head by ≥ `z` corrected SE in accuracy and in log-loss
 
 def _split_parts(f, start):
@@ -447,9 +448,13 @@ def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, bu
     folds, k = cv_folds(y[real], seed, tune.folds); folds = folds[:k]  # one partition: every real photo judged once
     err = 1 - (scores[recipe][0].mean() if recipe in scores else np.nan)
     if folds and np.isnan(err): err = 1 - cross_validate(bank, recipe, y, w, real, groups, folds)[0].mean()
-    rec["trigger"] = {"head_cv_error": None if np.isnan(err) else round(float(err), 4), "min_error": tune.min_error}
+    n_real = int(np.bincount(y[real], minlength=lit.net.head.out_features).min())  # real photos in the smallest class
+    rec["trigger"] = {"head_cv_error": None if np.isnan(err) else round(float(err), 4), "min_error": tune.min_error,
+                      "real_per_class": n_real, "min_real": tune.min_real}
     if mode == "auto":
         if not folds: return {**rec, "why": "no held-out folds to judge it (fewer than 2 real photos in some class)"}
+        if n_real < tune.min_real:
+            return {**rec, "why": f"not tried: {n_real} real photos in the smallest class, under the {tune.min_real} it needs (with fewer its folds cannot tell a gain from luck; the head is kept)"}
         if err < tune.min_error:
             return {**rec, "why": f"not needed: the head's CV error {100*err:.2f} % is under the {100*tune.min_error:g} % that triggers it (the frozen features already separate these classes; the head is kept)"}
     n_rows = tune.epochs*tune.views*(sum(len(_fold_items(real, groups, tr, va)[0]) for tr, va in folds) + len(y))

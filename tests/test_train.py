@@ -231,13 +231,16 @@ def test_cpu_finetune_that_loses_is_not_kept_and_budget_skips(tmp_path):
     from remyx_nb.train import Recipe, TopTune
     real = make_folder(tmp_path/"real", n=8)
     kw = dict(image_size=64, recipes=[Recipe("full")], seed=2)
-    m = _quiet_train([real], tmp_path/"ft", top_tune=TopTune(epochs=2, folds=2, batch_size=4, lr=0.5, head_lr=1, min_error=0), **kw)
+    m = _quiet_train([real], tmp_path/"ft", top_tune=TopTune(epochs=2, folds=2, batch_size=4, lr=0.5, head_lr=1, min_error=0, min_real=0), **kw)
     ft = m["finetune"]
     assert ft["mode"] == "auto" and ft["tried"] and not ft["kept"] and m["kept"] == "head" and ft["why"].startswith("not kept")
     h = _quiet_train([real], tmp_path/"head", finetune="off", **kw)
     sf, sh = (torch.load(tmp_path/x/"model.ckpt", weights_only=False)["state_dict"] for x in ("ft", "head"))
     assert sf.keys() == sh.keys() and all(torch.equal(sf[k], sh[k]) for k in sf)
-    s = _quiet_train([real], tmp_path/"slow", top_tune=TopTune(min_error=0), finetune_budget=1e-3, **kw)
+    s = _quiet_train([real], tmp_path/"slow", top_tune=TopTune(min_error=0, min_real=0), finetune_budget=1e-3, **kw)
     assert not s["finetune"]["tried"] and "over budget" in s["finetune"]["why"] and s["finetune"]["estimate_s"] > 0
-    e = _quiet_train([real], tmp_path/"easy", **kw)   # two colours: CV error 0, the head is enough
+    e = _quiet_train([real], tmp_path/"easy", top_tune=TopTune(min_real=0), **kw)   # two colours: CV error 0, the head is enough
     assert not e["finetune"]["tried"] and e["finetune"]["why"].startswith("not needed") and e["kept"] == "head"
+    few = _quiet_train([real], tmp_path/"few", top_tune=TopTune(min_error=0), **kw)   # 8 photos per class: too few to judge it
+    assert not few["finetune"]["tried"] and few["finetune"]["why"].startswith("not tried: 8 real photos") and few["kept"] == "head"
+    assert few["finetune"]["trigger"]["real_per_class"] == 8
