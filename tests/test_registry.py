@@ -108,3 +108,27 @@ def test_watch_a_recording_through_depthai_and_ask_for_a_camera_when_none_is_plu
     assert sum(x["n"] for x in _rows(tmp_path/"out/drift.jsonl")) == 6
     r = cli("watch", "oak", "--model", compiled_dir, "-o", tmp_path/"cam")
     assert r.returncode == 2 and "No OAK camera found" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+def test_update_judges_a_detector_photo_by_photo(tmp_path, cli):
+    "A detector's context: `update` trains a detector on the live data + new boxes, judges both at their deployment thresholds on real photos (paired over photos) and records it."
+    from remyx_nb.detect.data import toy_coco
+    from remyx_nb.detect.train import DetRecipe, train_detector
+    from remyx_nb.compile import compile_model
+    names = ("forklift", "person")
+    first, more, test = (toy_coco(tmp_path/n, n=k, size=96, seed=s, names=names) for n, k, s in (("first", 16, 1), ("more", 32, 2), ("test", 16, 3)))
+    train_detector([first], tmp_path/"live", DetRecipe(image_size=64, batch_size=4), budget=10, val_frac=0.25, progress=False)
+    compile_model(tmp_path/"live", tmp_path/"live_c", verbose=False, bench_iters=2, max_images=8, data=test)
+    reg = Registry(tmp_path/"reg", create=True)
+    reg.add("dock", tmp_path/"live_c", lineage(tmp_path/"live", metrics={"real_test": str(test)}), promote=True)
+    assert [d["path"] for d in reg.lineage("dock")["data"]] == [str(first)]  # a detector's lineage names its data
+    r = cli("update", f"{tmp_path/'reg'}:dock", "it keeps missing persons", "--data", more, "--time-budget", 15)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "dock@v2" in r.stdout and "overall F1" in r.stdout
+    (u,) = (tmp_path/"reg"/"dock"/"updates").glob("*/update.json")
+    rec = json.loads(u.read_text())
+    assert rec["data"] == [str(first), str(more)] and rec["concepts"]["classes"] == ["person"] and rec["concepts"]["n"] > 0
+    for side in ("live", "candidate"):
+        f = rec[side]; assert f["n"] == 16 and 0 <= f["f1"] <= 1 and 0 <= f["map50"] <= 1 and 0 < f["deploy_thresh"] < 1
+    p = rec["paired"]; assert p["n_photos"] == 16 and p["ci95"][0] <= p["difference"] <= p["ci95"][1]
+    assert rec["promote"] == (reg.live("dock") == "v2")
+    assert json.loads((tmp_path/"reg"/"dock"/"v2"/"lineage.json").read_text())["parent"] == "v1"

@@ -14,8 +14,8 @@ from .data import read_coco, load_view, box_shapes
 from .model import decode, load_detector
 
 # %% auto #0
-__all__ = ['predict_frames', 'predict_coco', 'matches50', 'best_f1', 'at_threshold', 'coco_eval', 'plot_pr', 'draw_grid',
-           'shape_shift', 'evaluate_detector', 'run_cli']
+__all__ = ['predict_frames', 'predict_coco', 'matches50', 'best_f1', 'at_threshold', 'coco_eval', 'photo_counts', 'plot_pr',
+           'draw_grid', 'shape_shift', 'evaluate_detector', 'run_cli']
 
 # %% ../../nbs/10d_detect_evaluate.ipynb #cb37d761
 @torch.no_grad()
@@ -69,11 +69,8 @@ def at_threshold(scores:np.ndarray, matched:np.ndarray, n_truth:int, thresh:floa
     keep = scores >= thresh; tp = int(matched[keep].sum()); k = int(keep.sum())
     return {"thresh": float(thresh), "f1": 2*tp/max(k + n_truth, 1), "precision": tp/k if k else None, "recall": tp/max(n_truth, 1), "kept": k}
 
-def coco_eval(gts:list, # per image `(boxes N×4 x0 y0 x1 y1, labels N)`
-              preds:list, # per image dict `boxes`, `scores`, `labels` (same pixel frame)
-              names:list, # class names
-              at:float|None=None): # also report precision/recall/F1 of the boxes scoring at least this (a deployment threshold)
-    "COCO bbox metrics via pycocotools: `map`, `map50`, `map75`, per class AP, the IoU-0.5 precision–recall curves and the best-F1 operating point."
+def _cocoeval(gts:list, preds:list, names:list):
+    "`(COCOeval after evaluate(), counts)` for per-image truth and predictions (`E` is None when there is no box or no detection)."
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
     images, anns, dets = [], [], []
@@ -89,10 +86,19 @@ def coco_eval(gts:list, # per image `(boxes N×4 x0 y0 x1 y1, labels N)`
     gt = COCO(); gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": k + 1, "name": n} for k, n in enumerate(names)]}
     with contextlib.redirect_stdout(io.StringIO()): gt.createIndex()
     res = {"n_images": len(gts), "n_boxes": len(anns), "n_detections": len(dets)}
-    if not dets or not anns:
-        return {**res, "map": 0.0, "map50": 0.0, "map75": 0.0, "per_class": {n: {"ap50": 0.0, "ap": 0.0} for n in names}, "pr50": {}, "best_f1": None}
+    if not dets or not anns: return None, res
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes(dets); E = COCOeval(gt, dt, "bbox"); E.evaluate(); E.accumulate(); E.summarize()
+    return E, res
+
+def coco_eval(gts:list, # per image `(boxes N×4 x0 y0 x1 y1, labels N)`
+              preds:list, # per image dict `boxes`, `scores`, `labels` (same pixel frame)
+              names:list, # class names
+              at:float|None=None): # also report precision/recall/F1 of the boxes scoring at least this (a deployment threshold)
+    "COCO bbox metrics via pycocotools: `map`, `map50`, `map75`, per class AP, the IoU-0.5 precision–recall curves and the best-F1 operating point."
+    E, res = _cocoeval(gts, preds, names)
+    if E is None:
+        return {**res, "map": 0.0, "map50": 0.0, "map75": 0.0, "per_class": {n: {"ap50": 0.0, "ap": 0.0} for n in names}, "pr50": {}, "best_f1": None}
     P = E.eval["precision"]  # T×R×K×A×M: IoU thresholds, 101 recall points, classes, area ranges, max dets
     def ap(k, t=None):
         x = P[:, :, k, 0, -1] if t is None else P[t, :, k, 0, -1]; x = x[x > -1]; return float(x.mean()) if x.size else 0.0
@@ -102,6 +108,26 @@ def coco_eval(gts:list, # per image `(boxes N×4 x0 y0 x1 y1, labels N)`
     return {**res, "map": float(E.stats[0]), "map50": float(E.stats[1]), "map75": float(E.stats[2]),
             "map_small": float(E.stats[3]), "map_medium": float(E.stats[4]), "map_large": float(E.stats[5]), "ar100": float(E.stats[8]),
             "per_class": per, "pr50": pr, "best_f1": best_f1(*mt), **({"at": at_threshold(*mt, at)} if at is not None else {})}
+
+def photo_counts(gts:list, preds:list, names:list, # as `coco_eval` takes them
+                 thresh:float): # boxes scoring at least this are kept (a deployment threshold)
+    "`(tp, fp, fn)`, each `images×classes` ints: pycocotools' own IoU-0.5 matches per photo and class when boxes scoring at least `thresh` are kept."
+    I, K = len(gts), len(names); tp, fp, fn = (np.zeros((I, K), int) for _ in range(3))
+    E, _ = _cocoeval(gts, preds, names)
+    if E is None:  # no truth or no detection at all: every kept box is a false alarm, every true box a miss
+        for i, ((b, l), p) in enumerate(zip(gts, preds)):
+            np.add.at(fn[i], np.asarray(l, int), 1)
+            np.add.at(fp[i], np.asarray(p["labels"], int)[np.asarray(p["scores"]) >= thresh], 1)
+        return tp, fp, fn
+    A = len(E.params.areaRng)
+    for k in range(K):
+        for i in range(I):
+            e = E.evalImgs[k*A*I + i]  # evaluate()'s order: class, area range (0: all), image
+            if e is None: continue
+            keep = ~np.asarray(e["dtIgnore"][0], bool) & (np.asarray(e["dtScores"]) >= thresh)
+            hit = int((np.asarray(e["dtMatches"][0]) > 0)[keep].sum())  # greedy by score: dropping lower boxes leaves higher matches as they were
+            tp[i, k], fp[i, k], fn[i, k] = hit, int(keep.sum()) - hit, int((~np.asarray(e["gtIgnore"], bool)).sum()) - hit
+    return tp, fp, fn
 
 # %% ../../nbs/10d_detect_evaluate.ipynb #db2f0138
 _COLORS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]

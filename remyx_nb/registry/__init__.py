@@ -30,8 +30,9 @@ def lineage(model_dir:str|Path|None, # the folder `train` wrote (None: unknown)
     if model_dir and (Path(model_dir)/"metrics.json").exists():
         m = read_json(Path(model_dir)/"metrics.json")
         rec["data"] = [{"path": s["path"], "kind": s.get("kind"), "hash": folder_hash(s["path"]) if Path(s["path"]).is_dir() else None}
-                       for s in m.get("sources", [])]
+                       for s in m.get("sources") or (m.get("data") or {}).get("sources", [])]  # a detector keeps them under data
         rec["params"] = {k: m.get(k) for k in ("classes", "shots", "seed", "image_size", "backbone", "recipe", "kept")}
+        if m.get("task") == "detect": rec["params"] |= {"task": "detect", "classes": (m.get("data") or {}).get("classes")}
     if spec: rec["spec"] = Path(spec).read_text(encoding="utf-8")
     rec["metrics"] = metrics or {}
     return rec | extra

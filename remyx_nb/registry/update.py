@@ -14,7 +14,7 @@ from ..spec import _find_concepts, _singular
 from . import Registry, split_target, lineage
 
 # %% auto #0
-__all__ = ['EXAMPLE_INCIDENTS', 'parse_incident', 'decide', 'judge', 'update', 'cli_update']
+__all__ = ['EXAMPLE_INCIDENTS', 'parse_incident', 'decide', 'judge', 'decide_detect', 'judge_detect', 'update', 'cli_update']
 
 # %% ../../nbs/11a_update.ipynb #b642c247
 _KINDS = [
@@ -112,6 +112,83 @@ def judge(live_dir:str|Path, cand_dir:str|Path, # two compiled folders
             "concepts": con, "rule": rule, "promote": ok, "why": why}
 
 
+# %% ../../nbs/11a_update.ipynb #d026ba0b
+def _f1(tp, fp, fn):
+    "F1 of summed counts (sums along the last axis): 2·TP / (2·TP + FP + FN); 1.0 where there is nothing to find and nothing found."
+    d = 2*tp + fp + fn
+    return np.where(d > 0, 2*tp/np.maximum(d, 1), 1.0)
+
+def decide_detect(live:tuple, cand:tuple, # `(tp, fp, fn)` of each model, `photos×classes` (`detect.evaluate.photo_counts`)
+                  classes:list, concepts:list, # the model's classes; the incident's (known and new)
+                  rule:str="default", n_boot:int=2000, seed:int=0):
+    "The promotion decision for a detector from per-photo box counts: `(promote, why, paired stats, concept scores)`."
+    if rule not in ("default", "better-overall"): raise RemyxError(f"--rule is default or better-overall, not {rule!r}.")
+    cols = [k for k, c in enumerate(classes) if c in concepts]
+    per = lambda t, ks: np.stack([x[:, ks].sum(1) for x in t])  # 3 × photos: tp, fp, fn summed over the classes `ks`
+    L, Cd = per(live, slice(None)), per(cand, slice(None))
+    f_l, f_c = float(_f1(*L.sum(1))), float(_f1(*Cd.sum(1)))
+    idx = np.random.default_rng(seed).integers(0, L.shape[1], (n_boot, L.shape[1]))
+    boot = _f1(*Cd[:, idx].sum(2)) - _f1(*L[:, idx].sum(2))
+    lo, hi = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
+    p = float(min(1.0, max(2*min((boot <= 0).mean(), (boot >= 0).mean()), 1/n_boot)))  # no draw on the losing side: p below the bootstrap's resolution
+    paired = {"difference": f_c - f_l, "ci95": [lo, hi], "p_value": p, "n_photos": int(L.shape[1]), "test": "paired bootstrap over photos"}
+    n_con = int((live[0][:, cols] + live[2][:, cols]).sum()) if cols else 0  # true boxes of the incident's classes
+    con = {"classes": list(concepts), "n": n_con,
+           "live": float(_f1(*per(live, cols).sum(1))) if cols else None, "candidate": float(_f1(*per(cand, cols).sum(1))) if cols else None}
+    overall = f"overall F1 {f_l:.3f} → {f_c:.3f}, {f_c - f_l:+.3f} [{lo:+.3f}, {hi:+.3f}] (paired bootstrap over {L.shape[1]} photos, p {p:.3g})"
+    worse = hi < 0
+    if rule == "better-overall" or set(classes) <= set(concepts):
+        ok = lo > 0
+        why = (f"{overall}: " + ("significantly better" if ok else "not significantly better") +
+               ("" if rule == "better-overall" else " (the incident is about every class, so the gain must be significant)"))
+    else:
+        better_c = n_con > 0 and con["candidate"] > con["live"]
+        ok = not worse and (better_c if n_con else f_c > f_l)
+        what = (f"F1 on {', '.join(concepts)} ({n_con} boxes) {con['live']:.3f} → {con['candidate']:.3f}" if n_con
+                else "no true box of the incident's classes, so overall")
+        why = f"significantly worse: {overall}" if worse else f"{what}; {overall}"
+    return bool(ok), why, paired, con
+
+def _predict_coco(compiled_dir, real_dir, classes):
+    "`(truth, predictions)` per photo of a COCO folder of real photos: the compiled detector's boxes at its mAP threshold, class indices of `classes`."
+    from remyx_nb.deploy.predict import Predictor, predict_batch
+    from remyx_nb.detect.data import read_coco
+    names, recs = read_coco(real_dir)
+    unknown = [n for n in names if n not in classes and any((r.labels == names.index(n)).any() for r in recs)]
+    if unknown: raise RemyxError(f"{real_dir} has boxes of {unknown} that the model does not know (it knows {classes}); judge on photos of its classes.")
+    remap = np.array([classes.index(n) if n in classes else -1 for n in names] or [0])
+    pred = Predictor(compiled_dir); low = float(pred.info.get("score_thresh", 0.05)); rows = []
+    paths = [str(r.path) for r in recs]
+    for i in range(0, len(paths), 32): rows += predict_batch(pred, paths[i:i + 32], score_thresh=low)
+    truth, preds = [], []
+    for r, row in zip(recs, rows):
+        if row["error"]: raise RemyxError(f"Test photo {row['path']} cannot be read ({row['error']}).")
+        b = np.array([[x, y, x + w, y + h] for x, y, w, h, _, _ in row["boxes"]], np.float32).reshape(-1, 4)
+        preds.append({"boxes": b, "scores": np.array([s for *_, s in row["boxes"]], np.float64),
+                      "labels": np.array([classes.index(l) for *_, l, _ in row["boxes"]], int)})
+        truth.append((r.boxes, remap[r.labels]))
+    return truth, preds, pred.info
+
+def judge_detect(live_dir:str|Path, cand_dir:str|Path, # two compiled detectors
+                 real_dir:str|Path, # real photos with boxes (a COCO folder)
+                 concepts:list, rule:str="default", n_boot:int=2000, seed:int=0):
+    "Both detectors' F1 at their deployment thresholds and mAP@0.5 on `real_dir`, the paired difference and the decision."
+    from remyx_nb.compile.blob import deploy_threshold
+    from remyx_nb.detect.evaluate import coco_eval, photo_counts
+    classes = read_json(Path(live_dir)/"labels.json")["labels"]
+    cand_classes = read_json(Path(cand_dir)/"labels.json")["labels"]
+    if cand_classes != classes: raise RemyxError(f"The candidate's classes {cand_classes} differ from the live model's {classes}; a detector update keeps the classes.")
+    figs, counts = {}, {}
+    for name, d in (("live", live_dir), ("candidate", cand_dir)):
+        truth, preds, info = _predict_coco(d, real_dir, classes); th = deploy_threshold(info)
+        counts[name] = photo_counts(truth, preds, classes, th)
+        tp, fp, fn = (x.sum() for x in counts[name])
+        figs[name] = {"f1": float(_f1(tp, fp, fn)), "deploy_thresh": th, "precision": float(tp/max(tp + fp, 1)),
+                      "recall": float(tp/max(tp + fn, 1)), "map50": coco_eval(truth, preds, classes)["map50"], "n": len(truth)}
+    ok, why, paired, con = decide_detect(counts["live"], counts["candidate"], classes, concepts, rule, n_boot, seed)
+    return {"real_test": str(real_dir), "live": figs["live"], "candidate": figs["candidate"], "paired": paired,
+            "concepts": con, "rule": rule, "promote": ok, "why": why}
+
 # %% ../../nbs/11a_update.ipynb #81de1761
 def _has_class(dirs, name):
     return any((Path(d)/name).is_dir() and class_images(Path(d)/name) for d in dirs)
@@ -135,14 +212,21 @@ def update(target:str, # `REGISTRY:context`
     if live is None: raise RemyxError(f"{ctx} has no live version to update; promote one first.")
     live_dir = reg.compiled(ctx); lin = reg.lineage(ctx)
     info = read_json(live_dir/"labels.json"); classes = info["labels"]
-    if info.get("task") == "detect":
-        raise RemyxError(f"{ctx}@{live} is a detector; `update` judges classifiers on class folders. Train a candidate (`remyx-nb train … --task detect`), "
-                         f"compare both with `remyx-nb evaluate` on the same photos, then `remyx-nb models {root}:{ctx} --add COMPILED [--promote]`.")
+    detector = info.get("task") == "detect"
     inc = parse_incident(incident, classes)
     real_test = real_test or (lin.get("metrics") or {}).get("real_test")
-    if not real_test: raise RemyxError("Pass --real-test with real photos <class>/<image>: the live version records no test set to judge on.")
+    if not real_test: raise RemyxError("Pass --real-test with real photos <class>/<image>" + (" (a COCO folder with boxes)" if detector else "") +
+                                       ": the live version records no test set to judge on.")
     for d in data_dirs:
         if not Path(d).is_dir(): raise RemyxError(f"--data {d} is not a folder.")
+    if detector:
+        from remyx_nb.detect.data import is_detection_folder, read_coco
+        if not is_detection_folder(real_test): raise RemyxError(f"{ctx}@{live} is a detector: --real-test {real_test} must be a COCO folder of real photos with boxes (annotations.coco.json).")
+        if lake: raise RemyxError("--lake harvests class folders; a detector's update takes --data COCO folders with boxes.")
+        if shots: raise RemyxError("--shots draws photos from class folders; a detector's update trains on the whole COCO folders.")
+        if inc["new"]: raise RemyxError(f"A detector's update keeps its classes ({', '.join(classes)}); {', '.join(inc['new'])} would be a new class: train a new detector with `remyx-nb train --task detect`.")
+        bad = [d for d in data_dirs if not is_detection_folder(d)]
+        if bad: raise RemyxError(f"--data {bad[0]} has no annotations.coco.json; a detector trains on COCO folders with boxes.")
     data = list(dict.fromkeys(([] if only_new_data else [d["path"] for d in lin.get("data", [])]) + [str(d) for d in data_dirs]))
     work = root/ctx/"updates"/time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()); work.mkdir(parents=True)
     if lake:
@@ -154,11 +238,17 @@ def update(target:str, # `REGISTRY:context`
     if missing: raise RemyxError(f"No images of {', '.join(missing)} in the training data; pass --data with a folder that has {missing[0]}/ photos (e.g. a merged review queue) or --lake INDEX.")
     if not data: raise RemyxError("No training data: the live version records none; pass --data.")
     say(f"update: {inc['kind']} {', '.join(inc['concepts'] + inc['new']) or '(no class named)'}; training a candidate on {len(data)} folder(s)")
-    m = train(data, work/"model", shots=shots, seed=seed, **(train_kwargs or {}))
-    compile_model(work/"model", work/"compiled", verbose=False, **(compile_kwargs or {}))
-    j = judge(live_dir, work/"compiled", real_test, inc["concepts"] + inc["new"], rule)
-    rec = lineage(work/"model", metrics={"real_test": str(real_test), "accuracy": j["candidate"]["accuracy"]},
-                  incident=inc, parent=live, why=j["why"])
+    if detector:
+        from remyx_nb.detect.train import train_detector
+        kw = dict(train_kwargs or {}); kw.setdefault("budget", kw.pop("time_budget", None))  # --time-budget: the whole detector run
+        m = train_detector(data, work/"model", seed=seed, progress=False, **kw)
+    else: m = train(data, work/"model", shots=shots, seed=seed, **(train_kwargs or {}))
+    ckw = dict(compile_kwargs or {})
+    if detector: ckw.setdefault("data", real_test)  # a detector's parity is mAP on real photos with boxes: the ones that judge it
+    compile_model(work/"model", work/"compiled", verbose=False, **ckw)
+    j = (judge_detect if detector else judge)(live_dir, work/"compiled", real_test, inc["concepts"] + inc["new"], rule)
+    score = {"f1": j["candidate"]["f1"], "map50": j["candidate"]["map50"]} if detector else {"accuracy": j["candidate"]["accuracy"]}
+    rec = lineage(work/"model", metrics={"real_test": str(real_test), **score}, incident=inc, parent=live, why=j["why"])
     v = reg.add(ctx, work/"compiled", rec, promote=j["promote"], why=j["why"])
     out = {"context": ctx, "incident": inc, "data": data, "live": {"version": live, **j["live"]},
            "candidate": {"version": v, "model_dir": str(work/"model"), "cv_accuracy": m.get("cv", {}).get("recipes", [{}])[0].get("cv_accuracy"), **j["candidate"]},
@@ -177,7 +267,7 @@ def cli_update(p:argparse.ArgumentParser):
     p.add_argument("--only-new-data", action="store_true", help="train on --data (and the harvest) alone")
     p.add_argument("--rule", default="default", choices=["default", "better-overall"])
     p.add_argument("--shots", type=int, default=None); p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--time-budget", type=float, default=None, help="the candidate's recipe-search budget in seconds")
+    p.add_argument("--time-budget", type=float, default=None, help="the candidate's recipe-search budget in seconds (a detector: its whole training run)")
     p.add_argument("--fail-if-not-promoted", action="store_true")
     def run(a):
         r = update(a.target, a.incident, a.data, a.lake, a.real_test, a.only_new_data, a.rule, a.shots, a.seed,
