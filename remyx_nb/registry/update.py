@@ -220,7 +220,7 @@ def update(target:str, # `REGISTRY:context`
     for d in data_dirs:
         if not Path(d).is_dir(): raise RemyxError(f"--data {d} is not a folder.")
     if detector:
-        from remyx_nb.detect.data import is_detection_folder, read_coco
+        from remyx_nb.detect.data import is_detection_folder
         if not is_detection_folder(real_test): raise RemyxError(f"{ctx}@{live} is a detector: --real-test {real_test} must be a COCO folder of real photos with boxes (annotations.coco.json).")
         if lake: raise RemyxError("--lake harvests class folders; a detector's update takes --data COCO folders with boxes.")
         if shots: raise RemyxError("--shots draws photos from class folders; a detector's update trains on the whole COCO folders.")
