@@ -118,10 +118,14 @@ def test_update_judges_a_detector_photo_by_photo(tmp_path, cli):
     first, more, test = (toy_coco(tmp_path/n, n=k, size=96, seed=s, names=names) for n, k, s in (("first", 16, 1), ("more", 32, 2), ("test", 16, 3)))
     train_detector([first], tmp_path/"live", DetRecipe(image_size=64, batch_size=4), budget=10, val_frac=0.25, progress=False)
     compile_model(tmp_path/"live", tmp_path/"live_c", verbose=False, bench_iters=2, max_images=8, data=test)
-    reg = Registry(tmp_path/"reg", create=True)
-    reg.add("dock", tmp_path/"live_c", lineage(tmp_path/"live", metrics={"real_test": str(test)}), promote=True)
+    r = cli("models", f"{tmp_path/'reg'}:dock", "--add", tmp_path/"live_c", "--real-test", tmp_path/"nope")
+    assert r.returncode == 2 and "--real-test" in r.stderr and "not a folder" in r.stderr and not (tmp_path/"reg").exists()
+    r = cli("models", f"{tmp_path/'reg'}:dock", "--add", tmp_path/"live_c", "--model", tmp_path/"live", "--real-test", test, "--promote")
+    assert r.returncode == 0, r.stderr
+    reg = Registry(tmp_path/"reg")
     assert [d["path"] for d in reg.lineage("dock")["data"]] == [str(first)]  # a detector's lineage names its data
-    r = cli("update", f"{tmp_path/'reg'}:dock", "it keeps missing persons", "--data", more, "--time-budget", 15)
+    assert reg.lineage("dock")["metrics"]["real_test"] == str(test.resolve())  # and the photos it is judged on
+    r = cli("update", f"{tmp_path/'reg'}:dock", "it keeps missing persons", "--data", more, "--time-budget", 15)  # no --real-test: the recorded one
     assert r.returncode == 0, r.stderr[-3000:]
     assert "dock@v2" in r.stdout and "overall F1" in r.stdout
     (u,) = (tmp_path/"reg"/"dock"/"updates").glob("*/update.json")

@@ -143,6 +143,7 @@ def cli_models(p:argparse.ArgumentParser):
     p.add_argument("--add", metavar="COMPILED_DIR", help="add a compiled folder as the context's next version (creates the registry)")
     p.add_argument("--model", metavar="MODEL_DIR", help="with --add: the model folder it was compiled from (its lineage)")
     p.add_argument("--spec", help="with --add: the spec.yaml it came from")
+    p.add_argument("--real-test", metavar="DIR", help="with --add: the real photos it is judged on (`update` judges candidates there by default)")
     p.add_argument("--promote", nargs="?", const="added", metavar="VERSION", help="make VERSION live (with --add: the new version)")
     p.add_argument("--rollback", action="store_true", help="make the previously live version live again")
     p.add_argument("--why", default="", help="the reason, kept in the history")
@@ -150,8 +151,10 @@ def cli_models(p:argparse.ArgumentParser):
         reg_dir, _, ctx = a.target.rpartition(":") if ":" in a.target and not Path(a.target).exists() else (a.target, "", None)
         if a.add:
             if not ctx: raise RemyxError("--add needs REGISTRY:CONTEXT, e.g. models/:aisle.")
+            if a.real_test and not Path(a.real_test).is_dir(): raise RemyxError(f"--real-test {a.real_test} is not a folder.")
             reg = Registry(reg_dir, create=True)
-            v = reg.add(ctx, a.add, lineage(a.model, a.spec), promote=a.promote is not None, why=a.why)
+            rec = lineage(a.model, a.spec, metrics={"real_test": str(Path(a.real_test).resolve())} if a.real_test else None)
+            v = reg.add(ctx, a.add, rec, promote=a.promote is not None, why=a.why)
             print(f"remyx-nb models: added {ctx}@{v}" + (" (live)" if a.promote is not None else "")); return 0
         reg = Registry(reg_dir)
         if a.promote or a.rollback:
