@@ -29,11 +29,11 @@ def test_update_keeps_a_worse_candidate_out_and_promotes_a_better_one(compiled_d
     print("\nworse:", r["live"]["accuracy"], "->", r["candidate"]["accuracy"], r["why"])
     assert not r["promote"] and reg.live("aisle") == "v1" and reg.state()["contexts"]["aisle"]["versions"] == ["v1", "v2"]
     assert r["candidate"]["accuracy"] < r["live"]["accuracy"] and r["paired"]["p_value"] < 0.05
-    # the live model of another context saw 3 photos per class; the candidate gets 30 more per class
-    few = _subset(shared_datasets/"forklift_person/train", tmp_path/"few", 3, seed=1)
+    # the live model of another context saw 3 photos per class (`train --shots 3` on the whole folder); the candidate gets 30 more per class
     from remyx_nb.train import train
     from remyx_nb.compile import compile_model
-    train([few], tmp_path/"weak", **QUICK["train_kwargs"]); compile_model(tmp_path/"weak", tmp_path/"weak_c", verbose=False, **QUICK["compile_kwargs"])
+    train([shared_datasets/"forklift_person/train"], tmp_path/"weak", shots=3, seed=1, **QUICK["train_kwargs"])
+    compile_model(tmp_path/"weak", tmp_path/"weak_c", verbose=False, **QUICK["compile_kwargs"])
     reg.add("dock", tmp_path/"weak_c", lineage(tmp_path/"weak", metrics={"real_test": str(test)}), promote=True)
     more = _subset(shared_datasets/"forklift_person/train", tmp_path/"more", 30, seed=2)
     r = update(f"{tmp_path/'reg'}:dock", "it keeps missing forklifts", [more], say=lambda *a: None, **QUICK)
@@ -41,7 +41,14 @@ def test_update_keeps_a_worse_candidate_out_and_promotes_a_better_one(compiled_d
     assert r["promote"] and reg.live("dock") == "v2" and r["concepts"]["classes"] == ["forklift"]
     rec = json.loads(next((tmp_path/"reg"/"dock"/"updates").glob("*/update.json")).read_text())
     for side in ("live", "candidate"): assert {"accuracy", "ci95", "n", "version"} <= set(rec[side])
-    assert rec["data"] == [str(few), str(more)] and rec["incident"]["kind"] == "missed" and {"p_value", "ci95", "difference"} <= set(rec["paired"])
+    work = tmp_path/"reg"/"dock"/"updates"/Path(rec["candidate"]["model_dir"]).parent.name
+    assert rec["data"] == [str(work/"live_shots"), str(more)] and rec["incident"]["kind"] == "missed" and {"p_value", "ci95", "difference"} <= set(rec["paired"])
+    # it trained on the live model's own 3 photos per class and the 30 new ones, not on the whole folder the live model drew from
+    live_real = json.loads((tmp_path/"weak"/"split.json").read_text())["real"]
+    cand_real = json.loads((Path(rec["candidate"]["model_dir"])/"split.json").read_text())["real"]
+    for c, ps in live_real.items():
+        assert sorted(str(Path(p).resolve()) for p in ps) == sorted(str(p.resolve()) for p in (work/"live_shots"/c).iterdir())
+        assert len(cand_real[c]) == 3 + 30
     assert reg.lineage("dock")["parent"] == "v1" and reg.lineage("dock")["data"][1]["hash"]
 
 def _rows(p): return [json.loads(l) for l in p.read_text().splitlines()] if p.exists() else []

@@ -14,7 +14,8 @@ from ..spec import _find_concepts, _singular
 from . import Registry, split_target, lineage
 
 # %% auto #0
-__all__ = ['EXAMPLE_INCIDENTS', 'parse_incident', 'decide', 'judge', 'decide_detect', 'judge_detect', 'update', 'cli_update']
+__all__ = ['EXAMPLE_INCIDENTS', 'parse_incident', 'decide', 'judge', 'decide_detect', 'judge_detect', 'live_draw', 'update',
+           'cli_update']
 
 # %% ../../nbs/11a_update.ipynb #b642c247
 _KINDS = [
@@ -189,6 +190,32 @@ def judge_detect(live_dir:str|Path, cand_dir:str|Path, # two compiled detectors
     return {"real_test": str(real_dir), "live": figs["live"], "candidate": figs["candidate"], "paired": paired,
             "concepts": con, "rule": rule, "promote": ok, "why": why}
 
+# %% ../../nbs/11a_update.ipynb #0975e89c
+def live_draw(lin:dict, # the live version's lineage (`Registry.lineage`)
+              out:str|Path, # new folder for links to the drawn photos
+              shots:int|None=None, # photos per class (default: the live model's own `--shots`)
+              say=print):
+    "`(folders, n_photos)`: the live version's data with its real folders replaced by `out`, links to the drawn photos."
+    from remyx_nb.data import make_sources, scan, k_shot
+    from remyx_nb.registry import folder_hash
+    data = lin.get("data") or []; params = lin.get("params") or {}
+    k = shots if shots is not None else params.get("shots")
+    folders = [d["path"] for d in data]
+    real = [i for i, d in enumerate(data) if d.get("kind") == "real"]
+    if not k or not real: return folders, None
+    gone = [f for f in folders if not Path(f).is_dir()]
+    if gone: raise RemyxError(f"The live version was trained on {gone[0]}, which is no longer a folder; pass --only-new-data with --data.")
+    changed = [d["path"] for d in data if d.get("hash") and folder_hash(d["path"]) != d["hash"]]
+    if changed and shots is None: say(f"update: {changed[0]} changed since the live version was trained; its {k} photos per class are drawn again from what is there now")
+    srcs = make_sources(folders); classes, recs = scan(srcs)
+    chosen = [r for r in k_shot(recs, int(k), int(params.get("seed") or 0), set(real)) if r[2] in real]
+    out = Path(out)
+    for path, c, si in chosen:
+        d = out/classes[c]; d.mkdir(parents=True, exist_ok=True)
+        (d/f"{si}-{Path(path).name}").symlink_to(Path(path).resolve())
+    return [str(out)] + [f for i, f in enumerate(folders) if i not in real], len(chosen)
+
+
 # %% ../../nbs/11a_update.ipynb #81de1761
 def _has_class(dirs, name):
     return any((Path(d)/name).is_dir() and class_images(Path(d)/name) for d in dirs)
@@ -200,7 +227,8 @@ def update(target:str, # `REGISTRY:context`
            real_test:str|Path|None=None, # real photos to judge on (default: the live version's test set)
            only_new_data:bool=False, # train on `data_dirs` (and the harvest) alone, not the live model's data too
            rule:str="default",
-           shots:int|None=None, seed:int=0,
+           shots:int|None=None, # photos per class drawn from the live folders (default: the live model's own draw)
+           seed:int=0,
            train_kwargs:dict|None=None, compile_kwargs:dict|None=None,
            say=print):
     "Make, judge and (maybe) promote a candidate for `target`; returns the `update.json` record."
@@ -227,11 +255,14 @@ def update(target:str, # `REGISTRY:context`
         if inc["new"]: raise RemyxError(f"A detector's update keeps its classes ({', '.join(classes)}); {', '.join(inc['new'])} would be a new class: train a new detector with `remyx-nb train --task detect`.")
         bad = [d for d in data_dirs if not is_detection_folder(d)]
         if bad: raise RemyxError(f"--data {bad[0]} has no annotations.coco.json; a detector trains on COCO folders with boxes.")
-    data = list(dict.fromkeys(([] if only_new_data else [d["path"] for d in lin.get("data", [])]) + [str(d) for d in data_dirs]))
     work = root/ctx/"updates"/time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()); work.mkdir(parents=True)
+    live_data, drawn = ([], None) if only_new_data or detector else live_draw(lin, work/"live_shots", shots, say)
+    if detector and not only_new_data: live_data = [d["path"] for d in lin.get("data", [])]
+    if drawn: say(f"update: the live model's {drawn} real photos ({(lin.get('params') or {}).get('shots') if shots is None else shots} per class) linked into {work/'live_shots'}")
+    data = list(dict.fromkeys(live_data + [str(d) for d in data_dirs]))
     if lake:
         from remyx_nb.lake.harvest import harvest
-        seeds = next((d["path"] for d in lin.get("data", []) if d.get("kind") == "real"), None)
+        seeds = str(work/"live_shots") if drawn else next((d["path"] for d in lin.get("data", []) if d.get("kind") == "real"), None)
         if seeds is None: raise RemyxError("--lake needs real seed photos; the live version was trained on none.")
         say(f"update: harvesting {lake} seeded by {seeds}"); harvest(lake, seeds, work/"harvest"); data.append(str(work/"harvest"))
     missing = [c for c in inc["new"] if not _has_class(data, c)]
@@ -242,7 +273,7 @@ def update(target:str, # `REGISTRY:context`
         from remyx_nb.detect.train import train_detector
         kw = dict(train_kwargs or {}); kw.setdefault("budget", kw.pop("time_budget", None))  # --time-budget: the whole detector run
         m = train_detector(data, work/"model", seed=seed, progress=False, **kw)
-    else: m = train(data, work/"model", shots=shots, seed=seed, **(train_kwargs or {}))
+    else: m = train(data, work/"model", seed=seed, **(train_kwargs or {}))  # the live photos are drawn above; new data is used whole
     ckw = dict(compile_kwargs or {})
     if detector: ckw.setdefault("data", real_test)  # a detector's parity is mAP on real photos with boxes: the ones that judge it
     compile_model(work/"model", work/"compiled", verbose=False, **ckw)
@@ -266,7 +297,8 @@ def cli_update(p:argparse.ArgumentParser):
     p.add_argument("--real-test", metavar="DIR", help="real photos to judge on (default: the live version's test set)")
     p.add_argument("--only-new-data", action="store_true", help="train on --data (and the harvest) alone")
     p.add_argument("--rule", default="default", choices=["default", "better-overall"])
-    p.add_argument("--shots", type=int, default=None); p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shots", type=int, default=None, help="real photos per class drawn from the live version's folders (default: the draw the live model trained on); --data is used whole")
+    p.add_argument("--seed", type=int, default=0, help="the candidate's training seed")
     p.add_argument("--time-budget", type=float, default=None, help="the candidate's recipe-search budget in seconds (a detector: its whole training run)")
     p.add_argument("--fail-if-not-promoted", action="store_true")
     def run(a):
