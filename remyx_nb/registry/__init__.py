@@ -26,10 +26,11 @@ def lineage(model_dir:str|Path|None, # the folder `train` wrote (None: unknown)
             metrics:dict|None=None, # figures on real photos, e.g. `{"real_test": DIR, "accuracy": 0.96}`
             **extra): # anything else worth keeping (the incident text, the parent version)
     "The lineage record of a model: data folders with hashes, parameters, spec, metrics."
-    rec = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model_dir": str(model_dir) if model_dir else None}
+    rec = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "model_dir": str(Path(model_dir).resolve()) if model_dir else None}
     if model_dir and (Path(model_dir)/"metrics.json").exists():
         m = read_json(Path(model_dir)/"metrics.json")
-        rec["data"] = [{"path": s["path"], "kind": s.get("kind"), "hash": folder_hash(s["path"]) if Path(s["path"]).is_dir() else None}
+        rec["data"] = [{"path": str(Path(s["path"]).resolve()) if Path(s["path"]).is_dir() else s["path"],  # absolute: `update` may run elsewhere
+                        "kind": s.get("kind"), "hash": folder_hash(s["path"]) if Path(s["path"]).is_dir() else None}
                        for s in m.get("sources") or (m.get("data") or {}).get("sources", [])]  # a detector keeps them under data
         rec["params"] = {k: m.get(k) for k in ("classes", "shots", "seed", "image_size", "backbone", "recipe", "kept")}
         if m.get("task") == "detect": rec["params"] |= {"task": "detect", "classes": (m.get("data") or {}).get("classes")}

@@ -255,11 +255,11 @@ def update(target:str, # `REGISTRY:context`
         if inc["new"]: raise RemyxError(f"A detector's update keeps its classes ({', '.join(classes)}); {', '.join(inc['new'])} would be a new class: train a new detector with `remyx-nb train --task detect`.")
         bad = [d for d in data_dirs if not is_detection_folder(d)]
         if bad: raise RemyxError(f"--data {bad[0]} has no annotations.coco.json; a detector trains on COCO folders with boxes.")
-    work = root/ctx/"updates"/time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()); work.mkdir(parents=True)
+    work = (root/ctx/"updates"/time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())).resolve(); work.mkdir(parents=True)
     live_data, drawn = ([], None) if only_new_data or detector else live_draw(lin, work/"live_shots", shots, say)
     if detector and not only_new_data: live_data = [d["path"] for d in lin.get("data", [])]
     if drawn: say(f"update: the live model's {drawn} real photos ({(lin.get('params') or {}).get('shots') if shots is None else shots} per class) linked into {work/'live_shots'}")
-    data = list(dict.fromkeys(live_data + [str(d) for d in data_dirs]))
+    data = list(dict.fromkeys(live_data + [str(Path(d).resolve()) for d in data_dirs]))  # absolute, as lineage keeps them
     if lake:
         from remyx_nb.lake.harvest import harvest
         seeds = str(work/"live_shots") if drawn else next((d["path"] for d in lin.get("data", []) if d.get("kind") == "real"), None)
