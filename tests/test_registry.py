@@ -140,6 +140,7 @@ def test_update_judges_a_detector_photo_by_photo(tmp_path, cli):
     assert rec["data"] == [str(first), str(more)] and rec["concepts"]["classes"] == ["person"] and rec["concepts"]["n"] > 0
     for side in ("live", "candidate"):
         f = rec[side]; assert f["n"] == 16 and 0 <= f["f1"] <= 1 and 0 <= f["map50"] <= 1 and 0 < f["deploy_thresh"] < 1
+    assert 0 <= rec["candidate"]["val_map50"] <= 1 and rec["candidate"]["val_n_real"] > 0  # what its own validation photos said
     p = rec["paired"]; assert p["n_photos"] == 16 and p["ci95"][0] <= p["difference"] <= p["ci95"][1]
     assert rec["promote"] == (reg.live("dock") == "v2")
     assert json.loads((tmp_path/"reg"/"dock"/"v2"/"lineage.json").read_text())["parent"] == "v1"

@@ -333,7 +333,8 @@ def _todo(paths, done:set):
 
 def _progress(total, on, desc="predict"):
     "A text bar with images/s, and an ETA when the number of images is known."
-    return tqdm(total=total, unit="img", disable=not on, desc=desc, mininterval=1.0, smoothing=0.1)
+    return tqdm(total=total, unit="img", disable=not on, desc=desc, smoothing=0.1,  # redraws once a second; the CLI's log setting wins
+                mininterval=float(os.environ.get("TQDM_MININTERVAL", 1.0)))
 
 def _total(paths):
     "How many paths (exact or estimated) for the bar's ETA; None when unknown."

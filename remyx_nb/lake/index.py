@@ -10,12 +10,11 @@ import argparse, hashlib, io, json, os, time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
-from tqdm import tqdm
 from ..core import RemyxError, IMAGENET_MEAN, IMAGENET_STD, atomic_write_json, read_json, frame_image, current_umask
 from ..reference import unit_rows
 from ..backbones import create_backbone
 from ..core import CorruptImage
-from ..deploy.predict import iter_paths, ray_dataset, decode_view, decode_ahead, run_async, _compile_fixed
+from ..deploy.predict import iter_paths, ray_dataset, decode_view, decode_ahead, run_async, _compile_fixed, _progress
 
 # %% auto #0
 __all__ = ['EXACT_LIMIT', 'Embedder', 'read_bytes', 'content_hash', 'load_view', 'embed_batch', 'read_rows', 'read_vectors',
@@ -168,7 +167,7 @@ def build_index(source, # folder, glob, .csv/.parquet of paths, or a list of pat
     index_dir.mkdir(parents=True, exist_ok=True)
     if old is None: old = _write_meta(index_dir, emb.meta(), [])  # the folder is an index from now on: a rerun resumes it
     k = len(_parts(index_dir)); added = embedded = errors = 0
-    bar = tqdm(total=len(todo), unit="img", desc="index", disable=not progress, mininterval=1.0, smoothing=0.1)
+    bar = _progress(len(todo), progress, "index")
     batches = (_ray_batches if ray else _local_batches)(emb, todo, batch_size, workers, ray, known)
     rows, feats = [], []
     def commit():

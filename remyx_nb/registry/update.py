@@ -220,6 +220,11 @@ def live_draw(lin:dict, # the live version's lineage (`Registry.lineage`)
 def _has_class(dirs, name):
     return any((Path(d)/name).is_dir() and class_images(Path(d)/name) for d in dirs)
 
+def _held_out(m, detector):
+    "What the candidate's own training held out says: a classifier's CV accuracy, a detector's validation mAP@0.5."
+    if detector: return {"val_map50": (m.get("val") or {}).get("map50"), "val_n_real": (m.get("val") or {}).get("n_real")}
+    return {"cv_accuracy": m.get("cv", {}).get("recipes", [{}])[0].get("cv_accuracy")}
+
 def update(target:str, # `REGISTRY:context`
            incident:str, # what went wrong, in plain words
            data_dirs:list|tuple=(), # new training folders (a merged review queue, new photos)
@@ -282,7 +287,7 @@ def update(target:str, # `REGISTRY:context`
     rec = lineage(work/"model", metrics={"real_test": str(real_test), **score}, incident=inc, parent=live, why=j["why"])
     v = reg.add(ctx, work/"compiled", rec, promote=j["promote"], why=j["why"])
     out = {"context": ctx, "incident": inc, "data": data, "live": {"version": live, **j["live"]},
-           "candidate": {"version": v, "model_dir": str(work/"model"), "cv_accuracy": m.get("cv", {}).get("recipes", [{}])[0].get("cv_accuracy"), **j["candidate"]},
+           "candidate": {"version": v, "model_dir": str(work/"model"), **_held_out(m, detector), **j["candidate"]},
            **{k: j[k] for k in ("real_test", "paired", "concepts", "rule", "promote", "why")}}
     atomic_write_json(work/"update.json", out)
     say(f"update: {ctx}@{v} {'PROMOTED' if j['promote'] else 'kept unpromoted'} — {j['why']} ({work/'update.json'})")
