@@ -293,7 +293,10 @@ def choose_recipe(scores:dict, # {Recipe: (fold accuracies, fold log-losses)}, t
     say = lambda r: (f"{r.name} CV accuracy {scores[r][0].mean():.3f} vs {scores[baseline][0].mean():.3f} for the baseline"
                      + (f" ({z[r][0]:+.1f} SE in accuracy, {z[r][1]:+.1f} SE in log-loss)" if r in z else ""))
     if ok: return best, "chosen: " + say(best)
-    return baseline, "baseline kept: " + (say(top) + f"; not {z_loss:g} SE better in log-loss and {z_acc:g} in accuracy" if z else "no other recipe")
+    if not z: return baseline, "baseline kept: no other recipe"
+    return baseline, (f"baseline kept ({baseline.name}, CV accuracy {scores[baseline][0].mean():.3f}): the best challenger, {top.name}, scored "
+                      f"{scores[top][0].mean():.3f} ({z[top][0]:+.1f} SE in accuracy, {z[top][1]:+.1f} SE in log-loss), "
+                      f"not {z_loss:g} SE better in log-loss and {z_acc:g} in accuracy")
 
 def _corrected_se(d, k):
     "Nadeau & Bengio's corrected standard error of the mean of repeated k-fold differences (folds overlap); `k=None`: one held-out set, the plain paired SE."
