@@ -439,8 +439,9 @@ def predict_ray(compiled_dir:str|Path, # the folder `remyx-nb compile` wrote
     Predictor(compiled_dir, precision)  # fail fast, with our message, before any actor starts
     address = address or os.environ.get("RAY_ADDRESS")  # `ray.init` reads it too; then it must not be given num_cpus
     if not ray.is_initialized(): ray.init(address=address, num_cpus=None if address else actors, log_to_driver=False)
+    ray.data.DataContext.get_current().execution_options.preserve_order = True  # before the dataset is made: it keeps a copy
     ds = source if hasattr(source, "map_batches") else ray_dataset(source, column)
-    ray.data.DataContext.get_current().execution_options.preserve_order = True
+    if getattr(ds, "context", None) is not None: ds.context.execution_options.preserve_order = True  # a dataset the caller made
     out = ds.map_batches(_RayPredict, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=actors),
                          fn_constructor_kwargs=dict(compiled_dir=str(Path(compiled_dir).resolve()), precision=precision,
                                                     top_k=top_k, workers=workers, root=root), num_cpus=1)
