@@ -318,6 +318,7 @@ class TopTune:
     min_error:float = 0.1 # `auto` tries it only when the head's CV error is at least this
     min_real:int = 30 # ... and only with at least this many real photos in every class (the GPU fine-tune's rule)
     z:float = 1.0 # kept when it beats the head by ≥ `z` corrected SE in accuracy and in log-loss
+    harvest_mix:float = 0.25 # with a harvest, keep at least start + this × (fine-tune − start) (WiSE-FT's weight average)
 
 def _split_parts(f, start):
     "The backbone `f` (`EfficientNetLiteFeatures`) as `trunk(x) → (a, t)` below block `start` and `top(a, t) → features`; `top(*trunk(x)) == f(x)`."
@@ -378,12 +379,14 @@ def top_logits(net:Classifier, A, T, rows, start:int, batch_size:int=256):
 def fit_top(net:Classifier, # its head already fit (the probe): training starts there
             A, T, rows, y, w, # cached activations and taps, the rows to train on, every row's label and loss weight
             tune:TopTune=TopTune(), seed:int=0,
-            bar=None): # a tqdm bar advanced once per step
+            bar=None, # a tqdm bar advanced once per step
+            mix:float=1.0): # keep start + `mix` × (trained − start) for every trained weight: 1 keeps the fine-tune, 0 the start
     "Fine-tune the blocks from `tune.start` up, the head conv and the head on cached rows; batch norm keeps its ImageNet statistics (evaluation mode throughout, so training computes exactly the exported forward)."
     f = net.backbone.net; _, top = _split_parts(f, tune.start)
     body = [p for b in f.blocks[tune.start:] for p in b.parameters()] + list(f.m._conv_head.parameters()) + list(f.m._bn1.parameters())
     head = list(net.head.parameters())
     net.eval().requires_grad_(False)
+    start = [p.detach().clone() for p in body + head] if mix != 1 else []
     for p in body + head: p.requires_grad_(True)
     opt = torch.optim.AdamW([{"params": body, "lr": tune.lr}, {"params": head, "lr": tune.head_lr*tune.lr}], weight_decay=tune.weight_decay)
     rows = torch.as_tensor(rows); steps = tune.epochs*-(-len(rows)//tune.batch_size)
@@ -395,6 +398,8 @@ def fit_top(net:Classifier, # its head already fit (the probe): training starts 
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
             if bar is not None: bar.update(1)
     net.requires_grad_(False)
+    with torch.no_grad():
+        for p, p0 in zip(body + head, start): p.lerp_(p0, 1 - mix)  # the weight-space average of start and fine-tune (WiSE-FT)
     return net
 
 def _fold_items(real, groups, tr, va):
@@ -442,7 +447,7 @@ def _top_cost(net, images, tune, n_rows):
     return len(images)*tune.views*per_image + n_rows*per_row
 
 def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, budget, seed, progress, say):
-    "Stage 2 on a CPU: try (by `mode`, the head's CV error and the budget), judge on held-out folds, keep or not; returns its record."
+    "Stage 2 on a CPU: try (by `mode`, the head's CV error and the budget), judge on held-out folds, keep or not (with a harvest: keep at least the weight average); returns its record."
     rec = {"mode": mode, "tried": False, "kept": False, "tune": asdict(tune)}
     if mode == "off": return {**rec, "why": "off (--finetune off)"}
     if not isinstance(lit.net.backbone.net, EfficientNetLiteFeatures):
@@ -451,21 +456,34 @@ def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, bu
     folds, k = cv_folds(y[real], seed, tune.folds); folds = folds[:k]  # one partition: every real photo judged once
     err = 1 - (scores[recipe][0].mean() if recipe in scores else np.nan)
     if folds and np.isnan(err): err = 1 - cross_validate(bank, recipe, y, w, real, groups, folds)[0].mean()
-    n_real = int(np.bincount(y[real], minlength=lit.net.head.out_features).min())  # real photos in the smallest class
+    C = lit.net.head.out_features
+    n_real = int(np.bincount(y[real], minlength=C).min())  # real photos in the smallest class
+    lake = np.array([dm.sources[s].kind == "lake" for s in dm.src])
+    n_known = int(np.bincount(y[real | lake], minlength=C).min())  # real + harvested photos in the smallest class
+    # A harvest: hundreds of photos whose labels came from the seeds. The model is at least the average of the head and the
+    # fine-tune (WiSE-FT); the full fine-tune replaces it only when enough real photos judge it on folds and it wins there.
+    harvest = mode == "auto" and bool(lake.any()) and n_known >= tune.min_real
     rec["trigger"] = {"head_cv_error": None if np.isnan(err) else round(float(err), 4), "min_error": tune.min_error,
-                      "real_per_class": n_real, "min_real": tune.min_real}
+                      "real_per_class": n_real, "min_real": tune.min_real, "real_and_harvested_per_class": n_known}
+    no_judge = why = None
     if mode == "auto":
-        if not folds: return {**rec, "why": "no held-out folds to judge it (fewer than 2 real photos in some class)"}
-        if n_real < tune.min_real:
-            return {**rec, "why": f"not tried: {n_real} real photos in the smallest class, under the {tune.min_real} it needs (with fewer its folds cannot tell a gain from luck; the head is kept)"}
-        if err < tune.min_error:
-            return {**rec, "why": f"not needed: the head's CV error {100*err:.2f} % is under the {100*tune.min_error:g} % that triggers it (the frozen features already separate these classes; the head is kept)"}
+        if not folds: no_judge, why = "fewer than 2 real photos in some class", "no held-out folds to judge it (fewer than 2 real photos in some class)"
+        elif n_real < tune.min_real:
+            no_judge = f"{n_real} real photos in the smallest class, under the {tune.min_real} its folds need"
+            why = f"not tried: {n_real} real photos in the smallest class, under the {tune.min_real} it needs (with fewer its folds cannot tell a gain from luck; the head is kept)"
+        elif err < tune.min_error - 1e-9:  # 1 − 0.9 is 0.0999…: an error of exactly `min_error` triggers it
+            no_judge = f"the head's CV error {100*err:.2f} % is under {100*tune.min_error:g} %"
+            why = f"not needed: the head's CV error {100*err:.2f} % is under the {100*tune.min_error:g} % that triggers it (the frozen features already separate these classes; the head is kept)"
+        if no_judge and not harvest: return {**rec, "why": why}
+        if no_judge: folds = []  # the average is kept without folds
     n_rows = tune.epochs*tune.views*(sum(len(_fold_items(real, groups, tr, va)[0]) for tr, va in folds) + len(y))
     images = dm.eval_images(framing=recipe.framing)
     est = _top_cost(lit.net, images, tune, n_rows); rec["estimate_s"] = round(est, 1)
     if mode == "auto" and budget is not None and est > budget:
         return {**rec, "why": f"over budget: it would take ~{est:.0f} s, the fine-tune budget is {budget:.0f} s (raise --finetune-budget)"}
-    rec["tried"] = True; say(f"fine-tune: blocks {tune.start}+ on {tune.views} views, {len(folds)} folds then all images (~{est:.0f} s)")
+    rec["tried"] = True
+    say(f"fine-tune: blocks {tune.start}+ on {tune.views} views, " + (f"every image, averaged with the head (weight {tune.harvest_mix:g})" if harvest and not folds
+        else f"{len(folds)} folds then all images") + f" (~{est:.0f} s)")
     A, T = cache_activations(lit.net.backbone, images, tune, seed, progress=progress)
     ya, wa, N = np.tile(y, tune.views), np.tile(w, tune.views), len(y)
     steps = lambda n: tune.epochs*-(-n*tune.views//tune.batch_size)
@@ -477,15 +495,20 @@ def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, bu
         hacc, hll = cross_validate(bank, recipe, y, w, real, groups, folds[:n]) if n else (np.zeros(0), np.zeros(0))
         za, zl = _paired_z(facc - hacc, k), _paired_z(hll - fll, k)
         wins = n >= 2 and za >= tune.z and zl >= tune.z
-        rec.update(folds=k, folds_run=n, head={"accuracy": hacc.round(4).tolist(), "log_loss": hll.round(4).tolist()},
-                   finetune={"accuracy": facc.round(4).tolist(), "log_loss": fll.round(4).tolist()},
-                   z_accuracy=round(za, 2), z_log_loss=round(zl, 2), wins=bool(wins))
+        if folds:
+            rec.update(folds=k, folds_run=n, head={"accuracy": hacc.round(4).tolist(), "log_loss": hll.round(4).tolist()},
+                       finetune={"accuracy": facc.round(4).tolist(), "log_loss": fll.round(4).tolist()},
+                       z_accuracy=round(za, 2), z_log_loss=round(zl, 2), wins=bool(wins))
         verdict = (f"fold accuracy {facc.mean():.3f} vs {hacc.mean():.3f} for the head ({za:+.1f} SE), log-loss {fll.mean():.3f} "
                    f"vs {hll.mean():.3f} ({zl:+.1f} SE) on {n} of {k} folds") if n else "no folds"
-        if wins or mode == "always":
-            fit_top(lit.net, A, T, np.arange(len(ya)), ya, wa, tune, seed, bar)  # on every image; the head starts as the chosen one
-            rec["kept"] = True
-            rec["why"] = ("kept: it wins, " if wins else "kept because --finetune always; the folds say ") + verdict
+        if wins or mode == "always" or harvest:
+            mix = 1.0 if wins or mode == "always" else tune.harvest_mix
+            fit_top(lit.net, A, T, np.arange(len(ya)), ya, wa, tune, seed, bar, mix)  # on every image; the head starts as the chosen one
+            rec["kept"], rec["mix"] = True, mix
+            if mix < 1:
+                rec["why"] = (f"kept as start + {mix:g} × the fine-tune's change (WiSE-FT, the rule for a harvest: {int(lake.sum())} harvested images); "
+                              + (f"the full fine-tune did not win on folds: {verdict}" if folds else f"the full fine-tune was not judged ({no_judge})"))
+            else: rec["why"] = ("kept: it wins, " if wins else "kept because --finetune always; the folds say ") + verdict
         else: rec["why"] = f"not kept: not {tune.z:g} SE better in accuracy and log-loss: " + verdict
     rec["time_s"] = round(time.perf_counter() - t0, 1); say(f"fine-tune {rec['why']}")
     return rec
@@ -615,7 +638,9 @@ def train(data_dirs:list, # image folders `<class>/<image>` (synthetic and/or re
 
         # Stage 2 (optional): fine-tune the top blocks, kept only if it beats the head on held-out real images
         per_class = np.bincount(y[dm.train_idx], minlength=len(dm.classes))
-        if finetune_epochs is None: finetune_epochs = 4 if per_class.min() >= 30 and cuda and finetune != "off" else 0
+        harvested = any(s.kind == "lake" for s in dm.sources)
+        if finetune_epochs is None:  # a harvest gets the top-block fine-tune averaged with the head (below), on a GPU too
+            finetune_epochs = 4 if per_class.min() >= 30 and cuda and finetune != "off" and not harvested else 0
         kept, s1, s2, trainer = "head", {}, {}, None
         if finetune_epochs > 0 and len(dm.val_idx) and finetune_blocks > 0:
             t = time.perf_counter(); tr_idx, va_idx = dm.train_idx, dm.val_idx
@@ -725,7 +750,7 @@ def cli_train(p:argparse.ArgumentParser):
     p.add_argument("--framings", default="crop,full", help=f"framings the search may choose from, of {', '.join(FRAMINGS)} (default crop,full)")
     p.add_argument("--baseline", action="store_true", help="no search: the linear probe's recipe (centre crop, head features, C=1)")
     p.add_argument("--finetune", choices=("auto", "off", "always"), default="auto",
-                   help="stage 2, the fine-tune: auto (tried when the head's CV error is high and the budget allows, kept only if it wins on held-out folds), off, always (tried and kept, for experiments)")
+                   help="stage 2, the fine-tune: auto (tried when the head's CV error is high and the budget allows, kept only if it wins on held-out folds; with a harvest, kept at least as a weight average with the head), off, always (tried and kept, for experiments)")
     p.add_argument("--finetune-budget", type=float, default=None, help="seconds for the CPU fine-tune (default 240)")
     p.add_argument("--epochs", type=int, default=None, help="GPU fine-tune epochs of stage 2 (0: none; default: 4 on a GPU with >=30 images per class, else 0)")
     p.add_argument("--finetune-blocks", type=int, default=3, help="top backbone blocks unfrozen in the GPU stage 2")
