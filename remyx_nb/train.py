@@ -465,16 +465,16 @@ def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, bu
     harvest = mode == "auto" and bool(lake.any()) and n_known >= tune.min_real
     rec["trigger"] = {"head_cv_error": None if np.isnan(err) else round(float(err), 4), "min_error": tune.min_error,
                       "real_per_class": n_real, "min_real": tune.min_real, "real_and_harvested_per_class": n_known}
-    no_judge = why = None
+    no_judge = None  # why the folds cannot judge it: (reason, what the head-only record says)
     if mode == "auto":
-        if not folds: no_judge, why = "fewer than 2 real photos in some class", "no held-out folds to judge it (fewer than 2 real photos in some class)"
+        if not folds: no_judge = ("fewer than 2 real photos in some class", "no held-out folds to judge it ({})")
         elif n_real < tune.min_real:
-            no_judge = f"{n_real} real photos in the smallest class, under the {tune.min_real} its folds need"
-            why = f"not tried: {n_real} real photos in the smallest class, under the {tune.min_real} it needs (with fewer its folds cannot tell a gain from luck; the head is kept)"
+            no_judge = (f"{n_real} real photos in the smallest class, under the {tune.min_real} it needs",
+                        "not tried: {} (with fewer its folds cannot tell a gain from luck; the head is kept)")
         elif err < tune.min_error - 1e-9:  # 1 − 0.9 is 0.0999…: an error of exactly `min_error` triggers it
-            no_judge = f"the head's CV error {100*err:.2f} % is under {100*tune.min_error:g} %"
-            why = f"not needed: the head's CV error {100*err:.2f} % is under the {100*tune.min_error:g} % that triggers it (the frozen features already separate these classes; the head is kept)"
-        if no_judge and not harvest: return {**rec, "why": why}
+            no_judge = (f"the head's CV error {100*err:.2f} % is under the {100*tune.min_error:g} % that triggers it",
+                        "not needed: {} (the frozen features already separate these classes; the head is kept)")
+        if no_judge and not harvest: return {**rec, "why": no_judge[1].format(no_judge[0])}
         if no_judge: folds = []  # the average is kept without folds
     n_rows = tune.epochs*tune.views*(sum(len(_fold_items(real, groups, tr, va)[0]) for tr, va in folds) + len(y))
     images = dm.eval_images(framing=recipe.framing)
@@ -507,7 +507,7 @@ def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, bu
             rec["kept"], rec["mix"] = True, mix
             if mix < 1:
                 rec["why"] = (f"kept as start + {mix:g} × the fine-tune's change (WiSE-FT, the rule for a harvest: {int(lake.sum())} harvested images); "
-                              + (f"the full fine-tune did not win on folds: {verdict}" if folds else f"the full fine-tune was not judged ({no_judge})"))
+                              + (f"the full fine-tune did not win on folds: {verdict}" if folds else f"the full fine-tune was not judged ({no_judge[0]})"))
             else: rec["why"] = ("kept: it wins, " if wins else "kept because --finetune always; the folds say ") + verdict
         else: rec["why"] = f"not kept: not {tune.z:g} SE better in accuracy and log-loss: " + verdict
     rec["time_s"] = round(time.perf_counter() - t0, 1); say(f"fine-tune {rec['why']}")
