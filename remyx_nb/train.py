@@ -488,7 +488,7 @@ def _top_stage(lit, dm, bank, recipe, scores, y, w, real, groups, mode, tune, bu
     ya, wa, N = np.tile(y, tune.views), np.tile(w, tune.views), len(y)
     steps = lambda n: tune.epochs*-(-n*tune.views//tune.batch_size)
     total = sum(steps(len(_fold_items(real, groups, tr, va)[0])) for tr, va in folds) + steps(N)
-    with tqdm(total=total, desc="fine-tune: folds, then all", unit="step", disable=not progress, leave=False) as bar:
+    with tqdm(total=total, desc="fine-tune: folds, then all" if folds else "fine-tune: all images", unit="step", disable=not progress, leave=False) as bar:
         deadline = None if budget is None or mode == "always" else t0 + budget
         facc, fll = cv_top(lit.net, bank, recipe, y, w, real, groups, folds, A, T, tune, seed, bar, deadline) if folds else (np.zeros(0), np.zeros(0))
         n = len(facc)
